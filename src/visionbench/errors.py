@@ -1,0 +1,35 @@
+"""The one error type users see.
+
+Every failure that is the user's to fix (a missing or corrupt file, a bad option, an unknown name) raises a
+:class:`VisionbenchError` whose message is a single line: what is wrong, where (file or option), and the fix.
+The CLI prints that line and exits non-zero; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["VisionbenchError", "DataError", "ConfigError", "RunError", "suggest"]
+
+
+class VisionbenchError(Exception):
+    """A user-facing error whose message is one line naming the file or option and the fix."""
+
+
+class DataError(VisionbenchError):
+    """A data file or folder is missing, corrupt, or has the wrong structure."""
+
+
+class ConfigError(VisionbenchError):
+    """An option, hyper-parameter or name is invalid."""
+
+
+class RunError(VisionbenchError):
+    """A run directory is missing, not a run, or incompatible with the request."""
+
+
+def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ' (did you mean: a, b?)' for close matches of ``name`` in ``choices``, or ''."""
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""

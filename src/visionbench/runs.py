@@ -1,0 +1,175 @@
+"""The run directory: create it (never overwrite), write files atomically, read it back, list runs.
+
+Layout of ``runs/<YYYYmmdd-HHMMSS>-<model>-<dataset>/``::
+
+    config.json          the fully resolved TrainConfig, the recipe it came from, dataset facts
+    history.csv          one row per epoch: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds
+    results.json         status and final metrics (see docs/architecture.md for the keys)
+    checkpoints/last.pt  (or last.npz for the NumPy engine) enough to resume exactly
+    checkpoints/best.pt  the weights of the epoch with the best validation accuracy
+    train.log            the log of the run
+    plots/*.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from visionbench.errors import RunError
+
+__all__ = [
+    "HISTORY_FIELDS",
+    "Run",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "write_json",
+    "write_history",
+    "new_run_dir",
+    "unique_dir",
+    "read_run",
+    "is_run_dir",
+    "find_runs",
+]
+
+HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and arrays, paths
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_history(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> None:
+    """Write the per-epoch history as CSV, atomically (the whole file each time)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
+
+
+def unique_dir(parent: str | os.PathLike[str], name: str) -> Path:
+    """Create and return ``parent/name``, or ``parent/name-2``, ``-3``... if it exists: never reuse a folder."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10_000):
+        candidate = parent / (name if i == 1 else f"{name}-{i}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise RunError(f"could not create a new folder under {parent}: too many runs named {name!r}")
+
+
+def new_run_dir(output_dir: str | os.PathLike[str], model: str, dataset: str) -> Path:
+    """Create a fresh ``<output_dir>/<YYYYmmdd-HHMMSS>-<model>-<dataset>`` folder (suffixed if it exists)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return unique_dir(output_dir, f"{stamp}-{_slug(model)}-{_slug(dataset)}")
+
+
+def is_run_dir(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` holds a ``config.json`` written by a run."""
+    return (Path(path) / "config.json").is_file()
+
+
+@dataclass
+class Run:
+    """A run directory read back."""
+
+    path: Path
+    config: dict[str, Any]
+    history: list[dict[str, float]]
+    results: dict[str, Any] | None
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", "?"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config.get("dataset", "?"))
+
+    @property
+    def status(self) -> str:
+        return str((self.results or {}).get("status", "incomplete"))
+
+
+def read_run(path: str | os.PathLike[str]) -> Run:
+    """Read a run directory; raises :class:`RunError` naming the folder when it is not a run."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory; give a folder made by `visionbench train`")
+    if not is_run_dir(path):
+        raise RunError(f"{path}: not a run directory (no config.json); give a folder made by `visionbench train`")
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path / 'config.json'}: unreadable ({exc}); the run directory is damaged") from None
+    history: list[dict[str, float]] = []
+    hist_path = path / "history.csv"
+    if hist_path.is_file():
+        with hist_path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                history.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+    results = None
+    res_path = path / "results.json"
+    if res_path.is_file():
+        try:
+            results = json.loads(res_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunError(f"{res_path}: unreadable ({exc}); re-run `visionbench evaluate {path}`") from None
+    return Run(path=path, config=config, history=history, results=results)
+
+
+def find_runs(root: str | os.PathLike[str]) -> list[Path]:
+    """Every run directory at or below ``root``, sorted by path."""
+    root = Path(root)
+    if is_run_dir(root):
+        return [root]
+    return sorted(p.parent for p in root.rglob("config.json") if is_run_dir(p.parent))
