@@ -1,1 +1,106 @@
-"""Placeholder: filled in by its family's change."""
+"""The LAB 2 convolutional network: conv blocks with batch norm, pooling, dropout and a small classifier head.
+
+The LAB 2 seed trains a small CNN on MNIST. This version is sized for 8x8 to 32x32 inputs: stages of 3x3 convs
+(Conv -> BatchNorm -> ReLU), each followed by 2x2 max pooling while the map is at least 4 pixels wide, then global
+average pooling and a two-layer head with dropout. Stages are data (a tuple of (channels, convs)), not subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from visionbench.models._registry import Recipe, register_model
+
+__all__ = ["CNN"]
+
+
+class CNN(nn.Module):
+    """A small VGG-like convolutional classifier.
+
+    Args:
+        num_classes: output classes.
+        in_chans: input channels.
+        img_size: input side in pixels (decides where pooling stops).
+        stages: (channels, number of 3x3 convs) per stage.
+        hidden: width of the head's hidden layer (0: a single Linear).
+        dropout: dropout before each Linear of the head.
+        drop2d: channel dropout after each pooled stage.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int,
+        img_size: int,
+        stages: Sequence[tuple[int, int]] = ((32, 1), (64, 1), (128, 1)),
+        hidden: int = 128,
+        dropout: float = 0.3,
+        drop2d: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        blocks: list[nn.Module] = []
+        prev, size = in_chans, img_size
+        for channels, convs in stages:
+            for _ in range(convs):
+                blocks += [nn.Conv2d(prev, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
+                           nn.ReLU(inplace=True)]
+                prev = channels
+            if size >= 4:  # keep at least a 2x2 map for the last stage
+                blocks.append(nn.MaxPool2d(2))
+                size //= 2
+                if drop2d > 0:
+                    blocks.append(nn.Dropout2d(drop2d))
+        self.features = nn.Sequential(*blocks)
+        self.num_features = prev
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.hidden = hidden
+        self.dropout = dropout
+        self.pre_logits = (
+            nn.Sequential(nn.Dropout(dropout), nn.Linear(prev, hidden), nn.ReLU(inplace=True))
+            if hidden
+            else nn.Identity()
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden or prev, num_classes))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.pre_logits(self.pool(x))
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.head = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(self.hidden or self.num_features, num_classes))
+
+
+def _build(*, num_classes: int, in_chans: int, img_size: int, **kwargs: object) -> CNN:
+    return CNN(num_classes, in_chans, img_size, **kwargs)  # type: ignore[arg-type]
+
+
+_RECIPE = Recipe(
+    epochs=12,
+    batch_size=128,
+    optimizer="adamw",
+    lr=3e-3,
+    weight_decay=5e-4,
+    schedule="onecycle",
+    label_smoothing=0.1,
+    augment="auto",
+    per_dataset={"digits": {"epochs": 40, "batch_size": 64}},
+)
+
+register_model("cnn", _build, family="cnn", recipe=_RECIPE, default=True,
+               description="LAB 2 CNN: 3 conv stages (32-64-128) with BatchNorm, max-pool, dropout head")
+register_model("cnn_wide", _build, family="cnn", recipe=_RECIPE, stages=((64, 2), (128, 2), (256, 1)),
+               hidden=256, drop2d=0.1, description="wider LAB 2 CNN: 2 convs per stage (64-128-256)")

@@ -1,0 +1,328 @@
+"""Engine adapters: the training loop talks to one interface whether the model is PyTorch or the NumPy engine.
+
+A backend owns the model, its optimizer and its loss. The loop hands it normalised float32 NCHW batches as torch
+tensors (the NumPy backend converts them to its own layout) and integer labels; it gets back the batch's mean loss
+and number of correct predictions.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from visionbench.errors import RunError
+from visionbench.runs import atomic_write_bytes
+from visionbench.train.config import TrainConfig
+
+__all__ = ["Backend", "TorchBackend", "ScratchBackend", "make_backend"]
+
+
+class Backend:
+    """The interface the training loop uses (both engines implement it)."""
+
+    engine: str = ""
+    checkpoint_suffix: str = ""
+
+    def set_lr(self, lr: float) -> None:
+        raise NotImplementedError
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        """One optimisation step on a batch; returns (mean loss, correct predictions)."""
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor) -> np.ndarray:
+        """Logits (B, K) as a float32 NumPy array, in evaluation mode."""
+        raise NotImplementedError
+
+    def train_mode(self) -> None:
+        raise NotImplementedError
+
+    def eval_mode(self) -> None:
+        raise NotImplementedError
+
+    def reseed(self, seed: int) -> None:
+        """Reset the randomness used inside the model (dropout) from ``seed``, so each epoch is reproducible."""
+        raise NotImplementedError
+
+    def weights(self) -> Any:
+        """A copy of the model's weights (to keep the best epoch's)."""
+        raise NotImplementedError
+
+    def load_weights(self, weights: Any) -> None:
+        raise NotImplementedError
+
+    def save(self, path: Path, meta: dict[str, Any], weights: Any | None = None) -> None:
+        """Write a checkpoint atomically: the weights (current ones unless given), optimizer state and ``meta``."""
+        raise NotImplementedError
+
+    def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
+        """Load a checkpoint written by :meth:`save`; returns its ``meta``."""
+        raise NotImplementedError
+
+    def parameter_counts(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def flops_per_image(self, input_shape: tuple[int, int, int]) -> int | None:
+        raise NotImplementedError
+
+
+def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Parameter groups: the classifier head at full lr, the rest scaled by ``backbone_lr_scale``; no weight decay
+    on biases and normalisation parameters (1-D tensors), the usual practice for BatchNorm/LayerNorm nets."""
+    head_ids: set[int] = set()
+    if cfg.backbone_lr_scale != 1.0 and hasattr(model, "get_classifier"):
+        head_ids = {id(p) for p in model.get_classifier().parameters()}
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        scale = 1.0 if (not head_ids or id(p) in head_ids) else cfg.backbone_lr_scale
+        groups.setdefault((scale, p.ndim > 1), []).append(p)
+    return [
+        {"params": params, "lr_scale": scale, "weight_decay": (cfg.weight_decay or 0.0) if decay else 0.0}
+        for (scale, decay), params in groups.items()
+    ]
+
+
+class TorchBackend(Backend):
+    """Adapter for PyTorch ``nn.Module`` classifiers."""
+
+    engine = "torch"
+    checkpoint_suffix = ".pt"
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, device: torch.device) -> None:
+        self.model = model.to(device)
+        self.device = device
+        self.amp = bool(cfg.amp and device.type == "cuda")
+        groups = _param_groups(model, cfg)
+        if not groups:
+            raise RunError(f"model {cfg.model!r} has no trainable parameter (check --freeze)")
+        lr = float(cfg.lr or 1e-3)
+        if cfg.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                groups, lr=lr, momentum=cfg.momentum or 0.0, nesterov=bool(cfg.nesterov and cfg.momentum)
+            )
+        elif cfg.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(groups, lr=lr)
+        else:
+            self.optimizer = torch.optim.AdamW(groups, lr=lr)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing or 0.0)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=self.amp):
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        correct = int((logits.detach().argmax(1) == y).sum())
+        return float(loss.detach()), correct
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> np.ndarray:
+        with torch.autocast(self.device.type, enabled=self.amp):
+            logits = self.model(x)
+        return logits.float().cpu().numpy()
+
+    def train_mode(self) -> None:
+        self.model.train()
+        # Frozen BatchNorm layers keep their running statistics (see models/_transfer.py).
+        for module in self.model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+                p.requires_grad for p in module.parameters()
+            ):
+                module.eval()
+
+    def eval_mode(self) -> None:
+        self.model.eval()
+
+    def reseed(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(weights)
+
+    def save(self, path: Path, meta: dict[str, Any], weights: Any | None = None) -> None:
+        state = {
+            "model": weights if weights is not None else self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "meta": json.dumps(meta),
+        }
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError, OSError, EOFError) as exc:
+            raise RunError(f"{path}: cannot load checkpoint ({str(exc).splitlines()[0]})") from None
+        if not weights_only:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scaler is not None and "scaler" in state:
+                self.scaler.load_state_dict(state["scaler"])
+        return json.loads(state.get("meta", "{}"))
+
+    def parameter_counts(self) -> tuple[int, int]:
+        from visionbench.profile import count_parameters
+
+        return count_parameters(self.model)
+
+    def flops_per_image(self, input_shape: tuple[int, int, int]) -> int | None:
+        from visionbench.profile import flops_per_image
+
+        try:
+            return int(flops_per_image(self.model, input_shape))
+        except Exception:  # a model the FLOP counter cannot trace: report no number rather than a wrong one
+            return None
+
+
+class ScratchBackend(Backend):
+    """Adapter for models of the NumPy engine (``visionbench.scratch``)."""
+
+    engine = "scratch"
+    checkpoint_suffix = ".npz"
+
+    def __init__(self, model: Any, cfg: TrainConfig) -> None:
+        from visionbench import scratch
+
+        self.model = model
+        self.layout = getattr(model, "input_layout", "flat")
+        self.dtype = np.float64 if getattr(model, "dtype", None) in ("float64", np.float64) else np.float32
+        lr = float(cfg.lr or 1e-3)
+        if cfg.optimizer == "sgd":
+            self.optimizer = scratch.SGDOptimizer(
+                model, lr=lr, momentum=cfg.momentum or 0.0, nesterov=bool(cfg.nesterov and cfg.momentum),
+                weight_decay=cfg.weight_decay or 0.0,
+            )
+        else:
+            self.optimizer = scratch.AdamOptimizer(
+                model, lr=lr, weight_decay=cfg.weight_decay or 0.0, decoupled=cfg.optimizer == "adamw"
+            )
+        self.loss = scratch.CELogSoftmax(label_smoothing=cfg.label_smoothing or 0.0)
+
+    def _to_layout(self, x: torch.Tensor) -> np.ndarray:
+        arr = x.detach().cpu().numpy().astype(self.dtype, copy=False)
+        b = arr.shape[0]
+        if self.layout == "flat":
+            return arr.reshape(b, -1)  # (B, C*H*W)
+        if self.layout == "seq":
+            return arr.reshape(b, -1, 1)  # (B, C*H*W, 1)
+        if self.layout == "nhwc":
+            return np.ascontiguousarray(arr.transpose(0, 2, 3, 1))  # (B, H, W, C)
+        raise ValueError(f"unknown input_layout {self.layout!r}")
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.lr = lr
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        xb = self._to_layout(x)
+        yb = y.cpu().numpy()
+        self.optimizer.zero_grad()
+        logits = self.model.forward(xb)
+        losses = self.loss.forward(yb, logits)
+        # The engine's losses return per-example gradients: average over the batch like torch's 'mean'.
+        delta = self.loss.backward(yb, logits) / len(yb)
+        self.model.backward(delta)
+        self.optimizer.step()
+        return float(np.mean(losses)), int((logits.argmax(1) == yb).sum())
+
+    def predict(self, x: torch.Tensor) -> np.ndarray:
+        return np.asarray(self.model.forward(self._to_layout(x)), dtype=np.float32)
+
+    def train_mode(self) -> None:
+        self.model.train()
+
+    def eval_mode(self) -> None:
+        self.model.eval()
+
+    def reseed(self, seed: int) -> None:
+        self.model.set_rng(np.random.default_rng(seed))
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return copy.deepcopy(self.model.state_dict())
+
+    def load_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self.model.load_state_dict(weights)
+
+    def save(self, path: Path, meta: dict[str, Any], weights: Any | None = None) -> None:
+        arrays = {f"model/{k}": v for k, v in (weights if weights is not None else self.model.state_dict()).items()}
+        opt_state = self.optimizer.state_dict()
+        arrays.update({f"optim/{k}": np.asarray(v) for k, v in _flatten(opt_state).items()})
+        arrays["meta"] = np.array(json.dumps(meta))
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{path}: cannot load checkpoint ({exc})") from None
+        self.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+        if not weights_only:
+            opt = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
+            self.optimizer.load_state_dict(_unflatten(opt))
+        return json.loads(str(arrays["meta"]))
+
+    def parameter_counts(self) -> tuple[int, int]:
+        n = sum(int(p.size) for _, p, _ in self.model.named_parameters())
+        return n, n
+
+    def flops_per_image(self, input_shape: tuple[int, int, int]) -> int | None:
+        fn = getattr(self.model, "flops_per_example", None)
+        return int(fn()) if fn else None
+
+
+def _flatten(state: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    # Nested optimizer state -> flat "a/b/c" keys that np.savez can store.
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "/"))
+        else:
+            out[name] = value
+    return out
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value.item() if value.ndim == 0 and value.dtype.kind in "fiub" else value
+    return out
+
+
+def make_backend(engine: str, model: Any, cfg: TrainConfig, device: torch.device) -> Backend:
+    """The backend for ``engine`` ("torch" or "scratch")."""
+    if engine == "scratch":
+        return ScratchBackend(model, cfg)
+    return TorchBackend(model, cfg, device)

@@ -1,0 +1,274 @@
+"""The one training pipeline: config -> fit -> evaluate -> run directory, for both engines.
+
+Exact resume: every source of randomness in epoch ``e`` (shuffling, augmentation, dropout) is seeded from
+``(seed, e)``, the learning rate is a pure function of the global step, and the checkpoint written after each epoch
+holds the weights and the optimizer state. Resuming after epoch ``k`` therefore replays epochs ``k+1..n`` exactly as
+an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from visionbench import profile
+from visionbench.errors import RunError
+from visionbench.metrics import classification_metrics
+from visionbench.runs import new_run_dir, read_run, unique_dir, write_history, write_json
+from visionbench.train.config import TrainConfig
+from visionbench.train.progress import EpochProgress
+from visionbench.train.schedule import lr_at
+from visionbench.train.session import Session, build_session
+
+__all__ = ["TrainResult", "train", "evaluate_run", "evaluate_split"]
+
+log = logging.getLogger("visionbench.train")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: where the run is and how it ended."""
+
+    run_dir: Path
+    status: str  # "completed" | "diverged" | "interrupted"
+    results: dict[str, Any]
+    message: str = ""
+
+
+def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    # Independent, reproducible seeds per (run seed, epoch, purpose).
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
+
+
+def evaluate_split(session: Session, images: Any, labels: np.ndarray) -> tuple[dict[str, Any], float]:
+    """Metrics of the current weights on a split, and the seconds the forward passes took."""
+    backend = session.backend
+    backend.eval_mode()
+    bs = session.cfg.eval_batch_size
+    chunks = []
+    start = time.perf_counter()
+    for i in range(0, len(labels), bs):
+        x, _ = session.batch(images[i : i + bs], labels[i : i + bs])
+        chunks.append(backend.predict(x))
+    seconds = time.perf_counter() - start
+    logits = np.concatenate(chunks) if chunks else np.zeros((0, session.dataset.num_classes), np.float32)
+    return classification_metrics(logits, np.asarray(labels), session.dataset.num_classes), seconds
+
+
+def _setup_logging(run_dir: Path, quiet: bool) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("visionbench")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def _checkpoint_path(run_dir: Path, name: str, session: Session) -> Path:
+    return run_dir / "checkpoints" / f"{name}{session.backend.checkpoint_suffix}"
+
+
+def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Path, TrainConfig, dict[str, Any]]:
+    run = read_run(resume)
+    saved = {k: v for k, v in run.config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    if cfg is not None and cfg.model != saved.get("model"):
+        raise RunError(f"--resume {run.path}: that run trains {saved.get('model')!r}, not {cfg.model!r}; "
+                       f"drop --model or start a new run")
+    resumed = TrainConfig.from_dict(saved, source=str(run.path / "config.json"))
+    if cfg is not None:
+        resumed = dataclasses.replace(resumed, quiet=cfg.quiet)
+    return run.path, resumed, run.config
+
+
+def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -> TrainResult:
+    """Train a model as ``cfg`` says, or continue the run in ``resume``; returns the run directory and status.
+
+    Args:
+        cfg: the configuration (None only when resuming).
+        resume: a run directory to continue from its last checkpoint.
+    """
+    if resume is not None:
+        run_dir, cfg, _ = _prepare_resume(resume, cfg)
+    elif cfg is None:
+        raise ValueError("train() needs a config or a run directory to resume")
+    else:
+        run_dir = None
+    cfg.validate()
+    session = build_session(cfg)
+    cfg = session.cfg
+    backend = session.backend
+
+    start_epoch, history, best = 1, [], {"val_acc": -1.0, "epoch": 0}
+    if run_dir is None:
+        run_dir = (unique_dir(cfg.output_dir, cfg.run_name) if cfg.run_name
+                   else new_run_dir(cfg.output_dir, cfg.model, session.dataset.name))
+        (run_dir / "checkpoints").mkdir()
+        config_out = cfg.to_dict()
+        config_out.update(
+            dataset=session.dataset.name,
+            engine=session.entry.engine,
+            img_size=session.img_size,
+            augment=session.augment,
+            command=cfg.command or " ".join(shlex.quote(a) for a in sys.argv),
+            dataset_info={"source": session.dataset.source, "classes": session.dataset.classes,
+                          "train_size": len(session.train), "val_size": len(session.val),
+                          "test_size": len(session.dataset.test), **session.dataset.info},
+            normalization={"mean": session.mean.tolist(), "std": session.std.tolist()},
+        )
+        write_json(run_dir / "config.json", config_out)
+    else:
+        last = _checkpoint_path(run_dir, "last", session)
+        if not last.is_file():
+            raise RunError(f"--resume {run_dir}: no checkpoint {last.name} (the run stopped before its first "
+                           f"epoch ended); start a new run")
+        meta = backend.load(last)
+        start_epoch = int(meta["epoch"]) + 1
+        history = meta["history"]
+        best = meta["best"]
+    handler = _setup_logging(run_dir, cfg.quiet)
+    try:
+        return _fit(session, run_dir, start_epoch, history, best)
+    finally:
+        logging.getLogger("visionbench").removeHandler(handler)
+        handler.close()
+
+
+def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[str, Any]],
+         best: dict[str, Any]) -> TrainResult:
+    cfg, backend = session.cfg, session.backend
+    assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.schedule is not None
+    n_train = len(session.train)
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup_steps = int(round((cfg.warmup_epochs or 0.0) * steps_per_epoch))
+    images, labels = session.train.images, session.train.labels
+    train_seconds = sum(float(r.get("seconds", 0.0)) for r in history)
+    best_weights = None
+    best_path = _checkpoint_path(run_dir, "best", session)
+    resume_cmd = f"visionbench train --resume {shlex.quote(str(run_dir))}"
+    log.info("run %s: %s on %s, %d train / %d val, %d epochs from epoch %d", run_dir.name, cfg.model,
+             session.dataset.name, n_train, len(session.val), cfg.epochs, start_epoch)
+    status, message = "completed", ""
+    progress = EpochProgress(enabled=not cfg.quiet)
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            order = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 0)).permutation(n_train)
+            gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1))
+            backend.reseed(_epoch_seed(cfg.seed, epoch, 2))
+            backend.train_mode()
+            loss_sum, correct, seen = 0.0, 0, 0
+            t0 = time.perf_counter()
+            progress.start(epoch, cfg.epochs, steps_per_epoch)
+            for step in range(steps_per_epoch):
+                global_step = (epoch - 1) * steps_per_epoch + step
+                lr = lr_at(global_step, total_steps, cfg.lr, cfg.schedule, warmup_steps)
+                backend.set_lr(lr)
+                idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+                x, y = session.batch(images[idx], labels[idx], gen)
+                loss, ok = backend.train_step(x, y)
+                if not math.isfinite(loss):
+                    status = "diverged"
+                    message = (f"training diverged: loss is {loss} at epoch {epoch}, step {step + 1}/"
+                               f"{steps_per_epoch}, lr {lr:.3g}; lower --lr (or add --warmup-epochs); the last "
+                               f"good checkpoint is kept in {run_dir / 'checkpoints'}")
+                    raise _Diverged
+                loss_sum += loss * len(idx)
+                correct += ok
+                seen += len(idx)
+                progress.update(step + 1, loss_sum / seen, correct / seen, seen / (time.perf_counter() - t0))
+            seconds = time.perf_counter() - t0
+            train_seconds += seconds
+            val_metrics, _ = evaluate_split(session, session.val.images, session.val.labels)
+            row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                   "val_loss": val_metrics["loss"], "val_acc": val_metrics["accuracy"], "lr": lr,
+                   "seconds": round(seconds, 4)}
+            history.append(row)
+            progress.finish(row)
+            log.info("epoch %d/%d train_loss %.4f train_acc %.4f val_loss %.4f val_acc %.4f lr %.3g %.1fs",
+                     epoch, cfg.epochs, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], lr,
+                     seconds)
+            if row["val_acc"] > best["val_acc"]:
+                best = {"val_acc": row["val_acc"], "epoch": epoch}
+                best_weights = backend.weights()
+                backend.save(best_path, {"epoch": epoch, "best": best, "history": history})
+            write_history(run_dir / "history.csv", history)
+            backend.save(_checkpoint_path(run_dir, "last", session),
+                         {"epoch": epoch, "best": best, "history": history})
+    except _Diverged:
+        log.error(message)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        message = (f"interrupted during epoch {epoch}; the checkpoint of epoch {epoch - 1} is kept; resume with: "
+                   f"{resume_cmd}")
+        log.warning(message)
+    finally:
+        progress.close()
+
+    results = _final_results(session, run_dir, status, history, best, best_weights, train_seconds)
+    write_json(run_dir / "results.json", results)
+    return TrainResult(run_dir, status, results, message)
+
+
+class _Diverged(Exception):
+    pass
+
+
+def _final_results(session: Session, run_dir: Path, status: str, history: list[dict[str, Any]],
+                   best: dict[str, Any], best_weights: Any, train_seconds: float) -> dict[str, Any]:
+    """Evaluate the best-on-validation weights on the test set and gather every number of results.json."""
+    cfg, backend = session.cfg, session.backend
+    results: dict[str, Any] = {
+        "status": status, "model": cfg.model, "dataset": session.dataset.name, "engine": session.entry.engine,
+        "seed": cfg.seed, "epochs": cfg.epochs, "epochs_completed": len(history),
+        "best_epoch": best["epoch"] or None, "best_val_accuracy": best["val_acc"] if best["epoch"] else None,
+    }
+    if best["epoch"]:
+        if best_weights is not None:
+            backend.load_weights(best_weights)
+        else:  # resumed run whose best epoch came before the interruption
+            backend.load(_checkpoint_path(run_dir, "best", session), weights_only=True)
+        test, seconds = evaluate_split(session, session.dataset.test.images, session.dataset.test.labels)
+        results.update({f"test_{k}": test[k] for k in ("accuracy", "macro_f1", "loss", "top5_accuracy")})
+        results.update(per_class=test["per_class"], confusion_matrix=test["confusion_matrix"])
+        results["inference_images_per_second"] = len(session.dataset.test) / seconds if seconds > 0 else None
+    results["classes"] = session.dataset.classes
+    n_epochs = len(history)
+    results.update(
+        train_seconds=round(train_seconds, 3),
+        seconds_per_epoch=round(train_seconds / n_epochs, 3) if n_epochs else None,
+        train_images_per_second=(len(session.train) * n_epochs / train_seconds) if train_seconds > 0 else None,
+    )
+    total, trainable = backend.parameter_counts()
+    results.update(params_total=total, params_trainable=trainable,
+                   flops_per_image=backend.flops_per_image(session.input_shape),
+                   peak_memory_mb=profile.peak_memory_mb(), versions=profile.environment(),
+                   machine=profile.machine())
+    return results
+
+
+def evaluate_run(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
+    """Re-evaluate a run's best checkpoint on the test set, update its results.json and return the metrics."""
+    path, cfg, _ = _prepare_resume(run_dir, None)
+    session = build_session(dataclasses.replace(cfg, quiet=quiet))
+    ckpt = _checkpoint_path(path, "best", session)
+    if not ckpt.is_file():
+        raise RunError(f"{path}: no checkpoint {ckpt.name} to evaluate; the run ended before its first epoch")
+    session.backend.load(ckpt, weights_only=True)
+    test, seconds = evaluate_split(session, session.dataset.test.images, session.dataset.test.labels)
+    results = read_run(path).results or {}
+    results.update({f"test_{k}": test[k] for k in ("accuracy", "macro_f1", "loss", "top5_accuracy")})
+    results.update(per_class=test["per_class"], confusion_matrix=test["confusion_matrix"],
+                   inference_images_per_second=len(session.dataset.test) / seconds if seconds > 0 else None)
+    write_json(path / "results.json", results)
+    return results

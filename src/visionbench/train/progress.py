@@ -1,0 +1,54 @@
+"""A progress bar per epoch (loss, accuracy, images/s, ETA) on stderr; silent with ``--quiet``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+__all__ = ["EpochProgress"]
+
+
+class EpochProgress:
+    """Thin wrapper over rich's progress bar, updated a few times per second at most."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, epoch: int, epochs: int, steps: int) -> None:
+        if not self.enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+                refresh_per_second=4,
+            )
+            self._progress.start()
+        self._task = self._progress.add_task(f"epoch {epoch}/{epochs}", total=steps, stats="")
+
+    def update(self, step: int, loss: float, acc: float, images_per_second: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step,
+                                  stats=f"loss {loss:.4f} acc {acc:.2%} {images_per_second:,.0f} img/s")
+
+    def finish(self, row: dict[str, Any]) -> None:
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                stats=(f"loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val loss {row['val_loss']:.4f} "
+                       f"acc {row['val_acc']:.2%} | {row['seconds']:.1f}s"),
+            )
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,113 @@
+"""Everything a run sets up before its first step: data, splits, normalisation, model, backend.
+
+Shared by training, resuming and ``visionbench evaluate`` so the three see the same data the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from visionbench.data import Dataset, Split, load_dataset
+from visionbench.data.splits import train_val_split
+from visionbench.data.transforms import augment_batch, channel_stats, default_augment, to_tensor_batch
+from visionbench.errors import ConfigError
+from visionbench.models import ModelEntry, create_model, get_entry
+from visionbench.train.backends import Backend, make_backend
+from visionbench.train.config import TrainConfig
+
+__all__ = ["Session", "build_session", "resolve_device", "stratified_cap"]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    return torch.device(device)
+
+
+def stratified_cap(split: Split, n: int, seed: int) -> Split:
+    """At most ``n`` examples of ``split``, keeping the class proportions (seeded)."""
+    if n >= len(split):
+        return split
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(split))
+    try:
+        keep, _ = train_test_split(idx, train_size=n, stratify=split.labels, random_state=seed)
+    except ValueError:  # too few examples per class to stratify
+        keep = np.random.default_rng(seed).permutation(idx)[:n]
+    return split.subset(np.sort(keep))
+
+
+@dataclass
+class Session:
+    """A configured run, ready to train or evaluate."""
+
+    cfg: TrainConfig
+    entry: ModelEntry
+    dataset: Dataset
+    train: Split
+    val: Split
+    mean: np.ndarray
+    std: np.ndarray
+    img_size: int
+    augment: str
+    device: torch.device
+    backend: Backend
+
+    def batch(self, images: Any, labels: np.ndarray, generator: torch.Generator | None = None) -> tuple[
+        torch.Tensor, torch.Tensor
+    ]:
+        """A normalised float32 NCHW batch (augmented when a generator is given) and its labels, on the device."""
+        x = to_tensor_batch(np.asarray(images), self.mean, self.std)
+        if generator is not None and self.augment != "none":
+            x = augment_batch(x, self.augment, generator, fill=self.fill)
+        if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
+            x = torch.nn.functional.interpolate(x, size=(self.img_size, self.img_size), mode="bilinear",
+                                                align_corners=False)
+        return x.to(self.device, non_blocking=True), torch.from_numpy(np.asarray(labels)).to(self.device)
+
+    @property
+    def fill(self) -> torch.Tensor:
+        # Pixel value 0 after normalisation: what shifted-in borders should hold.
+        return torch.as_tensor(-self.mean / self.std, dtype=torch.float32)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.dataset.in_chans, self.img_size, self.img_size)
+
+
+def build_session(cfg: TrainConfig) -> Session:
+    """Load the data, carve the validation split, resolve the recipe, build the model and its backend."""
+    cfg.validate()
+    entry = get_entry(cfg.model)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, img_size=cfg.img_size)
+    cfg = cfg.resolve(entry.recipe, dataset.name, dataset.img_size)
+    cfg.validate()
+    full = dataset.train
+    if cfg.max_train_samples:
+        full = stratified_cap(full, cfg.max_train_samples, cfg.seed)
+    train, val = train_val_split(full, cfg.val_split, cfg.seed)
+    mean, std = channel_stats(train)
+    img_size = cfg.img_size or max(dataset.img_size, entry.min_img_size)
+    augment = default_augment(dataset.name, dataset.img_size) if cfg.augment == "auto" else str(cfg.augment)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model_kwargs = dict(cfg.model_kwargs)
+    if entry.engine == "scratch":
+        model_kwargs.setdefault("seed", cfg.seed)
+    model = create_model(cfg.model, num_classes=dataset.num_classes, in_chans=dataset.in_chans, img_size=img_size,
+                         **model_kwargs)
+    backend = make_backend(entry.engine, model, cfg, device)
+    cfg = dataclasses.replace(cfg, augment=augment)  # type: ignore[arg-type]
+    return Session(cfg, entry, dataset, train, val, np.asarray(mean, np.float32), np.asarray(std, np.float32),
+                   img_size, augment, device, backend)
