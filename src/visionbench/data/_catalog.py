@@ -1,0 +1,353 @@
+"""The catalogue of datasets: names, expected files, where they are searched, and ``load_dataset``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from visionbench.data._base import Dataset
+from visionbench.data._search import FileSet, Found, candidate_dirs, match_fileset, search_roots
+from visionbench.data.idx import idx_count, idx_filesets
+from visionbench.errors import ConfigError, DataError, suggest
+
+__all__ = [
+    "DatasetSpec",
+    "DatasetStatus",
+    "SPECS",
+    "canonical_name",
+    "list_datasets",
+    "find_dataset",
+    "load_dataset",
+    "dataset_status",
+    "missing_message",
+]
+
+_DIGITS = tuple(str(i) for i in range(10))
+_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_KMNIST = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
+_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is and where its files are expected.
+
+    Attributes:
+        name: canonical name.
+        family: loader family (``digits``, ``idx``, ``usps``, ``cifar10``, ``cifar100``).
+        num_classes: number of classes.
+        classes: class names when fixed by the format (CIFAR-100 reads them from its meta file).
+        shape: (C, H, W) of an image.
+        sizes: official (train, test) sizes.
+        subdirs: dataset-named sub-folders searched inside each root.
+        filesets: the accepted layouts, tried in order.
+        download_name: the name ``download_dataset`` knows the files under, or "" if not downloadable.
+        extra_hint: more ways to get it (apt package...).
+    """
+
+    name: str
+    family: str
+    num_classes: int
+    classes: tuple[str, ...]
+    shape: tuple[int, int, int]
+    sizes: tuple[int, int]
+    subdirs: tuple[str, ...] = ()
+    filesets: tuple[FileSet, ...] = ()
+    download_name: str = ""
+    extra_hint: str = ""
+
+
+def _usps_filesets() -> tuple[FileSet, ...]:
+    return (
+        FileSet("libsvm", (("train", ("usps.bz2", "usps")), ("test", ("usps.t.bz2", "usps.t")))),
+        FileSet("h5", (("h5", ("usps.h5",)),)),
+        FileSet("txt", (("train", ("USPS_train.txt",)), ("test", ("USPS_test.txt",)))),
+    )
+
+
+def _cifar_filesets(archive: str, folder: str, roles: tuple[str, ...]) -> tuple[FileSet, ...]:
+    files = tuple((r, (r,)) for r in roles)
+    return (
+        FileSet("batches", files, folder=folder),
+        FileSet("batches", files),  # the root given is the extracted folder itself
+        FileSet("tar", (("archive", (archive,)),)),
+    )
+
+
+_C10_FILES = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+    "batches.meta",
+)
+_C100_FILES = ("train", "test", "meta")
+
+SPECS: dict[str, DatasetSpec] = {
+    s.name: s
+    for s in (
+        DatasetSpec("digits", "digits", 10, _DIGITS, (1, 8, 8), (1347, 450)),
+        DatasetSpec(
+            "mnist",
+            "idx",
+            10,
+            _DIGITS,
+            (1, 28, 28),
+            (60000, 10000),
+            ("mnist", "MNIST/raw", "MNIST"),
+            idx_filesets(),
+            "mnist",
+        ),
+        DatasetSpec(
+            "fashion-mnist",
+            "idx",
+            10,
+            _FASHION,
+            (1, 28, 28),
+            (60000, 10000),
+            ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST"),
+            idx_filesets(),
+            "fashion-mnist",
+            "apt-get install dataset-fashion-mnist",
+        ),
+        DatasetSpec(
+            "kmnist",
+            "idx",
+            10,
+            _KMNIST,
+            (1, 28, 28),
+            (60000, 10000),
+            ("kmnist", "KMNIST/raw", "KMNIST"),
+            idx_filesets(),
+            "kmnist",
+        ),
+        DatasetSpec("usps", "usps", 10, _DIGITS, (1, 16, 16), (7291, 2007), ("usps", "USPS"), _usps_filesets(), "usps"),
+        DatasetSpec(
+            "cifar10",
+            "cifar10",
+            10,
+            _CIFAR10,
+            (3, 32, 32),
+            (50000, 10000),
+            ("cifar10", "cifar-10", "CIFAR10"),
+            _cifar_filesets("cifar-10-python.tar.gz", "cifar-10-batches-py", _C10_FILES),
+            "cifar10",
+        ),
+        DatasetSpec(
+            "cifar100",
+            "cifar100",
+            100,
+            (),
+            (3, 32, 32),
+            (50000, 10000),
+            ("cifar100", "cifar-100", "CIFAR100"),
+            _cifar_filesets("cifar-100-python.tar.gz", "cifar-100-python", _C100_FILES),
+            "cifar100",
+        ),
+        DatasetSpec(
+            "cifar100-coarse",
+            "cifar100",
+            20,
+            (),
+            (3, 32, 32),
+            (50000, 10000),
+            ("cifar100", "cifar-100", "CIFAR100"),
+            _cifar_filesets("cifar-100-python.tar.gz", "cifar-100-python", _C100_FILES),
+            "cifar100",
+        ),
+    )
+}
+
+_ALIASES = {
+    "fashionmnist": "fashion-mnist",
+    "fmnist": "fashion-mnist",
+    "fashion": "fashion-mnist",
+    "cifar-10": "cifar10",
+    "cifar-100": "cifar100",
+    "cifar-100-coarse": "cifar100-coarse",
+    "cifar100:coarse": "cifar100-coarse",
+    "cifar100:fine": "cifar100",
+    "k-mnist": "kmnist",
+}
+
+
+@dataclass
+class DatasetStatus:
+    """What ``visionbench datasets`` shows for one dataset (computed without loading it).
+
+    Attributes:
+        name: canonical name.
+        found: whether the files were found.
+        path: the folder (or archive) they were found in, ``sklearn`` for digits, else None.
+        format: the layout found (``idx``, ``libsvm``, ``tar``...), or "".
+        train_size: training examples when cheaply known.
+        test_size: test examples when cheaply known.
+        num_classes: number of classes.
+        image_shape: (C, H, W).
+        how_to_get: the ways to provide the files, one line.
+    """
+
+    name: str
+    found: bool
+    path: str | None
+    format: str
+    train_size: int | None
+    test_size: int | None
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    how_to_get: str
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by ``load_dataset`` (plus ``imagefolder:PATH`` for any folder tree)."""
+    return list(SPECS)
+
+
+def canonical_name(name: str) -> str:
+    """The catalogue name for ``name`` (case, ``_`` and common aliases are forgiven).
+
+    Raises:
+        ConfigError: unknown name, with close names suggested.
+    """
+    if name.startswith("imagefolder:"):
+        return name
+    key = name.strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, _ALIASES.get(key.replace("-", ""), key))
+    if key in SPECS:
+        return key
+    choices = [*SPECS, *_ALIASES]
+    raise ConfigError(
+        f"unknown dataset {name!r}{suggest(key, choices)}; choose one of {', '.join(SPECS)} or imagefolder:PATH"
+    )
+
+
+def find_dataset(spec: DatasetSpec, data_dir: str | Path | None = None) -> Found | None:
+    """The first matching layout in the first root that has one, in search order."""
+    for root in search_roots(data_dir):
+        for folder in candidate_dirs(root, spec.subdirs):
+            for fileset in spec.filesets:
+                found = match_fileset(folder, fileset)
+                if found is not None:
+                    return found
+    return None
+
+
+def how_to_get(spec: DatasetSpec) -> str:
+    """The ways to provide a dataset's files, one line."""
+    ways = ["--data-dir DIR", "$VISIONBENCH_DATA=DIR"]
+    if spec.download_name:
+        ways.append(f"`visionbench download {spec.download_name}` (or --download)")
+    if spec.extra_hint:
+        ways.append(f"`{spec.extra_hint}`")
+    return ", ".join(ways)
+
+
+def missing_message(spec: DatasetSpec, data_dir: str | Path | None = None) -> str:
+    """One line: the expected files, where they were looked for, and how to provide them."""
+    expected = " or ".join(dict.fromkeys(fs.describe() for fs in spec.filesets))
+    roots = ", ".join(str(r) for r in search_roots(data_dir))
+    subs = "/, ".join(spec.subdirs[:3])
+    return (
+        f"dataset {spec.name} not found: expected {expected} in one of {roots} (or their {subs}/ sub-folder); "
+        f"provide them with {how_to_get(spec)}"
+    )
+
+
+def _fix_hint(spec: DatasetSpec) -> str:
+    if spec.download_name:
+        return f"delete it and run `visionbench download {spec.download_name} --force`"
+    return "replace it with a good copy"
+
+
+def _load_found(spec: DatasetSpec, found: Found) -> Dataset:
+    fix = _fix_hint(spec)
+    if spec.family == "idx":
+        from visionbench.data.idx import load_idx
+
+        return load_idx(spec.name, found, list(spec.classes), fix)
+    if spec.family == "usps":
+        from visionbench.data.usps import load_usps
+
+        return load_usps(found, fix)
+    from visionbench.data.cifar import load_cifar
+
+    return load_cifar(spec.name, found, coarse=spec.name.endswith("-coarse"), fix=fix)
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    img_size: int | None = None,
+    memory_budget: int | None = None,
+) -> Dataset:
+    """Load a dataset by name.
+
+    Args:
+        name: a name from :func:`list_datasets` or ``imagefolder:PATH``.
+        data_dir: searched first, before ``$VISIONBENCH_DATA``, the user cache and system paths.
+        download: fetch the files into the cache (checksums verified) when they are not found.
+        img_size: image side for ``imagefolder`` (default 32); ignored by the other sets.
+        memory_budget: bytes above which ``imagefolder`` stays on disk (default 2 GiB or
+            ``$VISIONBENCH_MEMORY_BUDGET``).
+
+    Raises:
+        ConfigError: unknown name.
+        DataError: files missing, corrupt, or of the wrong structure.
+    """
+    key = canonical_name(name)
+    if key.startswith("imagefolder:"):
+        from visionbench.data.imagefolder import load_imagefolder
+
+        return load_imagefolder(
+            key[len("imagefolder:") :], img_size=img_size, data_dir=data_dir, memory_budget=memory_budget
+        )
+    spec = SPECS[key]
+    if spec.family == "digits":
+        from visionbench.data.digits import load_digits
+
+        return load_digits()
+    found = find_dataset(spec, data_dir)
+    if found is None and download and spec.download_name:
+        from visionbench.data.download import download_dataset
+
+        download_dataset(spec.download_name)
+        found = find_dataset(spec, data_dir)
+    if found is None:
+        raise DataError(missing_message(spec, data_dir))
+    return _load_found(spec, found)
+
+
+def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStatus:
+    """Where a dataset is and its facts, without loading it (IDX sizes are read from the file headers)."""
+    key = canonical_name(name)
+    if key.startswith("imagefolder:"):
+        from visionbench.data.imagefolder import imagefolder_status
+
+        return imagefolder_status(key[len("imagefolder:") :], data_dir=data_dir)
+    spec = SPECS[key]
+    if spec.family == "digits":
+        return DatasetStatus(
+            key,
+            True,
+            "sklearn (bundled)",
+            "sklearn",
+            *spec.sizes,
+            spec.num_classes,
+            spec.shape,
+            "bundled with scikit-learn, nothing to do",
+        )
+    found = find_dataset(spec, data_dir)
+    if found is None:
+        return DatasetStatus(key, False, None, "", None, None, spec.num_classes, spec.shape, how_to_get(spec))
+    train, test = spec.sizes
+    if found.format == "idx":
+        train = idx_count(found.files["train_labels"]) or train
+        test = idx_count(found.files["test_labels"]) or test
+    path = found.files["archive"] if found.format == "tar" else found.folder
+    return DatasetStatus(
+        key, True, str(path), found.format, train, test, spec.num_classes, spec.shape, how_to_get(spec)
+    )
