@@ -1,0 +1,156 @@
+"""Module API: accumulation, zero_grad, update_parameters, Sequential vs hand-chained, named_parameters, state_dict,
+modes and RNG propagation, AutoEncoder (tied and untied)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from visionbench.scratch import (
+    AutoEncoder,
+    BatchNorm,
+    Conv2D,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    TanH,
+)
+
+F64 = np.float64
+rng = np.random.default_rng(0)
+
+
+def test_accumulation_zero_grad_and_update() -> None:
+    lin = Linear(4, 3, dtype=F64)
+    x, d = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+    lin.backward_update_gradient(x, d)
+    once = lin._gradient["weight"].copy()
+    lin.backward_update_gradient(x, d)
+    assert np.allclose(lin._gradient["weight"], 2 * once)
+    w = lin.W.copy()
+    lin.update_parameters(0.1)
+    assert np.allclose(lin.W, w - 0.1 * 2 * once)
+    lin.zero_grad()
+    assert not lin._gradient["weight"].any() and not lin._gradient["bias"].any()
+
+
+def _convnet() -> Sequential:
+    r = np.random.default_rng(1)
+    return Sequential(
+        Conv2D(3, 2, 3, padding=1, rng=r, dtype=F64), ReLU(), MaxPool2D(2), Flatten(),
+        Linear(3 * 3 * 3, 4, rng=r, dtype=F64), TanH(), Linear(4, 2, rng=r, dtype=F64),
+    )  # fmt: skip
+
+
+def test_sequential_equals_hand_chained() -> None:
+    net = _convnet()
+    x, d = rng.standard_normal((3, 6, 6, 2)), rng.standard_normal((3, 2))
+    # by hand, with the course methods
+    acts = [x]
+    for m in net.layers:
+        acts.append(m.forward(acts[-1]))
+    net.zero_grad()
+    delta = d
+    for m, inp in zip(reversed(net.layers), reversed(acts[:-1])):
+        m.backward_update_gradient(inp, delta)
+        delta = m.backward_delta(inp, delta)
+    hand = {n: g.copy() for n, _, g in net.named_parameters()}
+    hand_dx = delta
+    # the Sequential's full backward
+    net.zero_grad()
+    y = net.forward(x)
+    assert np.allclose(y, acts[-1])
+    dx = net.backward(d)
+    assert np.abs(dx - hand_dx).max() < 1e-14
+    for n, _, g in net.named_parameters():
+        assert np.abs(g - hand[n]).max() < 1e-14
+    # and the Sequential's course methods
+    net.zero_grad()
+    net.backward_update_gradient(x, d)
+    assert np.abs(net.backward_delta(x, d) - hand_dx).max() < 1e-14
+    for n, _, g in net.named_parameters():
+        assert np.abs(g - hand[n]).max() < 1e-14
+
+
+def test_sequential_gradients_match_torch() -> None:
+    net = _convnet()
+    x = rng.standard_normal((3, 6, 6, 2))
+    params = {n: torch.tensor(p.copy(), requires_grad=True) for n, p, _ in net.named_parameters()}
+    xt = torch.tensor(x, requires_grad=True)
+    h = torch.nn.functional.conv2d(xt.permute(0, 3, 1, 2), params["0.weight"].permute(3, 2, 0, 1), params["0.bias"],
+                                   padding=1)  # fmt: skip
+    h = torch.nn.functional.max_pool2d(torch.relu(h), 2).permute(0, 2, 3, 1).reshape(3, -1)  # (B, H*W*C)
+    out = torch.tanh(h @ params["4.weight"] + params["4.bias"]) @ params["6.weight"] + params["6.bias"]
+    d = rng.standard_normal((3, 2))
+    out.backward(torch.tensor(d))
+    net.zero_grad()
+    assert np.abs(net.forward(x) - out.detach().numpy()).max() < 1e-10
+    assert np.abs(net.backward(d) - xt.grad.numpy()).max() < 1e-10
+    for n, _, g in net.named_parameters():
+        assert np.abs(g - params[n].grad.numpy()).max() < 1e-10, n
+
+
+def test_named_parameters_are_live_and_ordered() -> None:
+    net = Sequential(Linear(3, 4), BatchNorm(4), ReLU(), Linear(4, 2))
+    names = [n for n, _, _ in net.named_parameters()]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"]
+    _, p, g = net.named_parameters()[0]
+    assert p is net[0].W and g is net[0]._gradient["weight"]
+
+
+def test_state_dict_round_trip_and_errors() -> None:
+    net = Sequential(Linear(3, 4), BatchNorm(4), Linear(4, 2))
+    net.forward(rng.standard_normal((6, 3)).astype(np.float32))
+    sd = net.state_dict()
+    assert "1.running_mean" in sd and "1.running_var" in sd
+    other = Sequential(Linear(3, 4, rng=np.random.default_rng(9)), BatchNorm(4), Linear(4, 2))
+    other.load_state_dict(sd)
+    for k, v in other.state_dict().items():
+        assert np.array_equal(v, sd[k])
+    sd["0.weight"][:] = 0  # a copy: the model is untouched
+    assert net[0].W.any()
+    bad = dict(sd, **{"2.weight": np.zeros((5, 2))})
+    with pytest.raises(ValueError, match="2.weight"):
+        other.load_state_dict(bad)
+    with pytest.raises(ValueError, match="missing"):
+        other.load_state_dict({k: v for k, v in sd.items() if k != "0.bias"})
+
+
+def test_train_eval_and_rng_propagate() -> None:
+    net = Sequential(Linear(3, 3), Dropout(0.5), Sequential(Dropout(0.5)))
+    net.eval()
+    assert not any(m.training for m in (net, net[1], net[2], net[2][0]))
+    net.train()
+    assert net[2][0].training
+    g = np.random.default_rng(5)
+    net.set_rng(g)
+    assert net[1]._rng is g and net[2][0]._rng is g
+    x = np.ones((4, 3), np.float32)
+    a = net.set_rng(np.random.default_rng(5)).forward(x)
+    b = net.set_rng(np.random.default_rng(5)).forward(x)
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_autoencoder_gradients_match_torch(tied: bool) -> None:
+    ae = AutoEncoder.from_widths([6, 4, 2], tied=tied, rng=np.random.default_rng(3), dtype=F64)
+    names = [n for n, _, _ in ae.named_parameters()]
+    assert (sum(n.endswith("weight") for n in names) == 2) if tied else (sum(n.endswith("weight") for n in names) == 4)
+    x = rng.uniform(0, 1, (5, 6))
+    params = {n: torch.tensor(p.copy(), requires_grad=True) for n, p, _ in ae.named_parameters()}
+    w1, w2 = params["encoder.0.weight"], params["encoder.2.weight"]
+    code = torch.tanh(torch.tanh(torch.tensor(x) @ w1 + params["encoder.0.bias"]) @ w2 + params["encoder.2.bias"])
+    d1 = w2.T if tied else params["decoder.0.weight"]
+    d2 = w1.T if tied else params["decoder.2.weight"]
+    out = torch.sigmoid(torch.tanh(code @ d1 + params["decoder.0.bias"]) @ d2 + params["decoder.2.bias"])
+    out.sum().backward()
+    ae.zero_grad()
+    assert np.abs(ae.forward(x) - out.detach().numpy()).max() < 1e-10
+    ae.backward(np.ones((5, 6)))
+    for n, _, g in ae.named_parameters():
+        assert np.abs(g - params[n].grad.numpy()).max() < 1e-10, n
+    assert ae.encode(x).shape == (5, 2)
