@@ -1,0 +1,127 @@
+"""USPS handwritten digits (16x16 grey, labels 0..9) in its three common formats.
+
+- LIBSVM (``usps.bz2`` / ``usps.t.bz2``, or uncompressed ``usps`` / ``usps.t``): one line per image,
+  ``label idx:value ...`` with labels 1..10 (label ``k`` is the digit ``k - 1``, as torchvision reads it) and
+  256 pixel values in [-1, 1]; a missing index is the value 0, as LIBSVM's sparse format says.
+- Kaggle ``usps.h5``: groups ``train`` and ``test``, each with ``data`` (N, 256) in [0, 1] and ``target`` (N,) 0..9.
+- The course's ``USPS_train.txt`` / ``USPS_test.txt``: a header line, then one line per image, the label 0..9 first,
+  then 256 pixel values in [0, 2].
+
+Every format is mapped linearly to uint8 0..255 (``round((v - lo) / (hi - lo) * 255)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from visionbench.data._base import Dataset, Split
+from visionbench.data._io import check_labels, one_line, read_bytes
+from visionbench.data._search import Found
+from visionbench.errors import DataError
+
+__all__ = ["load_usps", "read_libsvm", "read_usps_h5", "read_course_txt"]
+
+_PIXELS = 256
+
+
+def _to_uint8(values: np.ndarray, lo: float, hi: float, path: Path, fix: str) -> np.ndarray:
+    """(N, 256) floats in [lo, hi] -> uint8 (N, 1, 16, 16)."""
+    if values.size and (np.nanmin(values) < lo - 1e-3 or np.nanmax(values) > hi + 1e-3 or np.isnan(values).any()):
+        raise DataError(
+            f"{path}: pixel values span [{np.nanmin(values):.3g}, {np.nanmax(values):.3g}], expected [{lo:g}, {hi:g}]"
+            f"; is this the right format? {fix}"
+        )
+    scaled = np.rint((values - lo) * (255.0 / (hi - lo))).clip(0, 255).astype(np.uint8)
+    return scaled.reshape(-1, 1, 16, 16)  # (N, 1, 16, 16), rows of 16 pixels
+
+
+def read_libsvm(path: Path, fix: str) -> Split:
+    """A LIBSVM USPS file: labels 1..10 -> 0..9, 256 values in [-1, 1]."""
+    text = read_bytes(path, fix).decode("ascii", errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise DataError(f"{path}: empty file; {fix}")
+    values = np.zeros((len(lines), _PIXELS), np.float64)
+    raw_labels = np.empty(len(lines), np.float64)
+    for i, line in enumerate(lines):
+        tokens = line.split()
+        try:
+            raw_labels[i] = float(tokens[0])
+            pairs = np.array([t.split(":") for t in tokens[1:]], dtype=np.float64).reshape(-1, 2)  # (K, 2)
+        except ValueError as exc:
+            raise DataError(
+                f"{path}: line {i + 1} is not LIBSVM 'label index:value ...' ({one_line(exc)}); {fix}"
+            ) from exc
+        idx = pairs[:, 0].astype(np.int64)
+        if idx.size and (idx.min() < 1 or idx.max() > _PIXELS):
+            raise DataError(f"{path}: line {i + 1} has feature index {idx.max()} outside 1..{_PIXELS}; {fix}")
+        values[i, idx - 1] = pairs[:, 1]
+    if np.any(raw_labels != np.round(raw_labels)):
+        raise DataError(f"{path}: non-integer labels; {fix}")
+    labels = check_labels(raw_labels.astype(np.int64) - 1, 10, path, fix + " (LIBSVM USPS labels are 1..10)")
+    return Split(_to_uint8(values, -1.0, 1.0, path, fix), labels)
+
+
+def read_usps_h5(path: Path, fix: str) -> tuple[Split, Split]:
+    """The Kaggle ``usps.h5``: ``train``/``test`` groups of ``data`` (N, 256) in [0, 1] and ``target``."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({one_line(exc)}); {fix}") from exc
+    with f:
+        splits = []
+        for group in ("train", "test"):
+            try:
+                data = np.asarray(f[group]["data"][()], np.float64)
+                target = np.asarray(f[group]["target"][()])
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise DataError(
+                    f"{path}: missing {group}/data or {group}/target (expected groups train and test, each with "
+                    f"data (N, 256) and target (N,)); {fix}"
+                ) from exc
+            where = f"{path}[{group}]"
+            if data.ndim != 2 or data.shape[1] != _PIXELS:
+                raise DataError(f"{where}: data has shape {data.shape}, expected (N, {_PIXELS}); {fix}")
+            if target.shape != (len(data),):
+                raise DataError(f"{where}: target has shape {target.shape}, expected ({len(data)},); {fix}")
+            labels = check_labels(target, 10, Path(where), fix)
+            splits.append(Split(_to_uint8(data, 0.0, 1.0, Path(where), fix), labels))
+    return splits[0], splits[1]
+
+
+def read_course_txt(path: Path, fix: str) -> Split:
+    """The course's text file: a header line, then ``label p1 ... p256`` per line, pixels in [0, 2]."""
+    lines = [ln for ln in read_bytes(path, fix).decode("ascii", errors="replace").splitlines() if ln.strip()]
+    # The header is a line that is not 257 numbers (a title or "N 256"); data lines are.
+    start = 1 if lines and len(lines[0].split()) != _PIXELS + 1 else 0
+    try:
+        table = np.array([ln.split() for ln in lines[start:]], dtype=np.float64)
+    except ValueError as exc:
+        raise DataError(
+            f"{path}: expected lines of 257 numbers (label then 256 pixels) after a header line ({one_line(exc)}); "
+            f"{fix}"
+        ) from exc
+    if table.ndim != 2 or table.shape[1] != _PIXELS + 1 or len(table) == 0:
+        raise DataError(f"{path}: expected lines of 257 numbers (label then 256 pixels); {fix}")
+    if np.any(table[:, 0] != np.round(table[:, 0])):
+        raise DataError(f"{path}: non-integer labels in the first column; {fix}")
+    labels = check_labels(table[:, 0].astype(np.int64), 10, path, fix)
+    return Split(_to_uint8(table[:, 1:], 0.0, 2.0, path, fix), labels)
+
+
+def load_usps(found: Found, fix: str) -> Dataset:
+    """The ``usps`` dataset from whichever of the three layouts was found."""
+    f = found.files
+    if found.format == "libsvm":
+        train, test = read_libsvm(f["train"], fix), read_libsvm(f["test"], fix)
+    elif found.format == "h5":
+        train, test = read_usps_h5(f["h5"], fix)
+    else:
+        train, test = read_course_txt(f["train"], fix), read_course_txt(f["test"], fix)
+    return Dataset(
+        "usps", train, test, [str(i) for i in range(10)], source=str(found.folder), info={"format": found.format}
+    )

@@ -1,0 +1,149 @@
+"""Download from a local HTTP server (with Range support): success, resume, checksum mismatch, mirrors."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import idx_bytes
+
+from visionbench.data import download as dl
+from visionbench.data import load_dataset
+from visionbench.data.download import Resource, download_dataset
+from visionbench.errors import ConfigError, DataError
+
+
+class _Server:
+    """Serves ``files`` on 127.0.0.1, honouring ``Range: bytes=N-``; records the Range headers it saw."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.ranges: list[str | None] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                name = self.path.rsplit("/", 1)[-1]
+                rng = self.headers.get("Range")
+                outer.ranges.append(rng)
+                if name not in outer.files:
+                    self.send_error(404)
+                    return
+                data = outer.files[name]
+                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+                if start >= len(data) and rng:
+                    self.send_response(416)
+                    self.end_headers()
+                    return
+                self.send_response(206 if rng else 200)
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                self.wfile.write(data[start:])
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _mnist_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": (np.arange(20) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(10) % 10).astype(np.uint8),
+    }
+    return {name: gzip.compress(idx_bytes(a)) for name, a in arrays.items()}
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[_Server, dict[str, bytes]]]:
+    """A server with fake MNIST files, and RESOURCES['mnist'] pointing at their checksums."""
+    files = _mnist_files()
+    resources = tuple(Resource(n, "http://unused.invalid/", md5=hashlib.md5(b).hexdigest()) for n, b in files.items())
+    monkeypatch.setitem(dl.RESOURCES, "mnist", resources)
+    server = _Server(files)
+    yield server, files
+    server.close()
+
+
+def test_download_then_load(served: tuple[_Server, dict[str, bytes]], isolated_search: dict[str, Path]) -> None:
+    server, files = served
+    seen: list[tuple[str, int, int | None]] = []
+    folder = download_dataset("mnist", mirror=server.url, progress=lambda *a: seen.append(a))
+    assert folder == isolated_search["cache"] / "mnist"
+    for name, data in files.items():
+        assert (folder / name).read_bytes() == data and not (folder / f"{name}.part").exists()
+    assert seen[-1][1] == seen[-1][2] == len(files["t10k-labels-idx1-ubyte.gz"])
+    assert len(load_dataset("mnist").train) == 20
+    n = len(server.ranges)
+    download_dataset("mnist", mirror=server.url)  # verified copies are not fetched again
+    assert len(server.ranges) == n
+
+
+def test_load_with_download_flag_uses_env_mirror(
+    served: tuple[_Server, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = served
+    monkeypatch.setenv("VISIONBENCH_MIRROR", server.url)
+    assert len(load_dataset("mnist", download=True).test) == 10
+
+
+def test_resume_partial_file(served: tuple[_Server, dict[str, bytes]], tmp_path: Path) -> None:
+    server, files = served
+    name = "train-images-idx3-ubyte.gz"
+    (tmp_path / f"{name}.part").write_bytes(files[name][:100])
+    download_dataset("mnist", tmp_path, mirror=server.url)
+    assert (tmp_path / name).read_bytes() == files[name]
+    assert "bytes=100-" in server.ranges
+
+
+def test_checksum_mismatch_removes_partial(served: tuple[_Server, dict[str, bytes]], tmp_path: Path) -> None:
+    server, files = served
+    files["t10k-images-idx3-ubyte.gz"] = b"tampered" + files["t10k-images-idx3-ubyte.gz"]
+    with pytest.raises(DataError, match="checksum mismatch") as info:
+        download_dataset("mnist", tmp_path, mirror=server.url)
+    assert "t10k-images-idx3-ubyte.gz" in str(info.value)
+    assert not (tmp_path / "t10k-images-idx3-ubyte.gz.part").exists()
+    assert not (tmp_path / "t10k-images-idx3-ubyte.gz").exists()
+    assert (tmp_path / "train-images-idx3-ubyte.gz").exists()  # files verified before the bad one are kept
+
+
+def test_force_refetches(served: tuple[_Server, dict[str, bytes]], tmp_path: Path) -> None:
+    server, _ = served
+    download_dataset("mnist", tmp_path, mirror=server.url)
+    n = len(server.ranges)
+    download_dataset("mnist", tmp_path, mirror=server.url, force=True)
+    assert len(server.ranges) == n + 4
+
+
+def test_server_error_and_unknown_name(served: tuple[_Server, dict[str, bytes]], tmp_path: Path) -> None:
+    server, files = served
+    files.pop("train-labels-idx1-ubyte.gz")
+    with pytest.raises(DataError, match="HTTP 404"):
+        download_dataset("mnist", tmp_path, mirror=server.url)
+    with pytest.raises(ConfigError, match="did you mean"):
+        download_dataset("mnsit", tmp_path)
+
+
+def test_canonical_resources_have_checksums() -> None:
+    for name, resources in dl.RESOURCES.items():
+        assert resources, name
+        for r in resources:
+            assert r.base_url.startswith("http") and len(r.md5) == 32
