@@ -109,3 +109,13 @@ def test_bad_shapes_raise(logits: np.ndarray, labels: np.ndarray, k: int) -> Non
 def test_topk_rejects_k_below_one() -> None:
     with pytest.raises(ValueError):
         topk_accuracy(LOGITS, LABELS, 0)
+
+
+def test_loss_and_topk_agree_with_torch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(scale=5.0, size=(64, 10)), rng.integers(0, 10, size=64)
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
+    assert cross_entropy(logits, labels) == pytest.approx(expected, rel=1e-12)
+    top5 = torch.from_numpy(logits).topk(5, dim=1).indices.numpy()  # (N, 5)
+    assert topk_accuracy(logits, labels, 5) == pytest.approx(float((top5 == labels[:, None]).any(axis=1).mean()))

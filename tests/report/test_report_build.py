@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 from rich.console import Console
 
 from visionbench.errors import RunError
+from visionbench.metrics import classification_metrics
 from visionbench.report import (
     aggregate,
     build_comparison_report,
@@ -119,7 +121,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_build_writes_every_file(built: tuple[list[Path], Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_build_writes_every_file(built: tuple[list[Path], Path, dict[str, Any]]) -> None:
     runs, out, report = built
     for name in ("comparison.csv", "comparison_summary.csv", "comparison.md"):
         assert (out / name).is_file()
@@ -134,7 +136,7 @@ def test_build_writes_every_file(built: tuple[list[Path], Path, dict[str, Any]],
     assert len(report["rows"]) == 5 and len(report["summary"]) == 2
 
 
-def test_per_run_csv(built: tuple[list[Path], Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_per_run_csv(built: tuple[list[Path], Path, dict[str, Any]]) -> None:
     runs, out, report = built
     rows = read_csv(out / "comparison.csv")
     assert [(r["model"], r["seed"], r["status"]) for r in rows] == [
@@ -150,7 +152,7 @@ def test_per_run_csv(built: tuple[list[Path], Path, dict[str, Any]], tmp_path: P
     assert Path(rows[0]["path"]) == runs[0]
 
 
-def test_summary_mean_and_std_by_hand(built: tuple[list[Path], Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_summary_mean_and_std_by_hand(built: tuple[list[Path], Path, dict[str, Any]]) -> None:
     runs, out, report = built
     summary = {r["model"]: r for r in read_csv(out / "comparison_summary.csv")}
     cnn, mlp = summary["cnn"], summary["mlp"]
@@ -167,7 +169,7 @@ def test_summary_mean_and_std_by_hand(built: tuple[list[Path], Path, dict[str, A
     assert json.loads(mlp["seeds"]) == [1, 2]
 
 
-def test_markdown_content(built: tuple[list[Path], Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_markdown_content(built: tuple[list[Path], Path, dict[str, Any]]) -> None:
     runs, out, report = built
     md = (out / "comparison.md").read_text()
     assert md == report["markdown"]
@@ -243,3 +245,19 @@ def test_rich_table_and_single_confusion(built: tuple[list[Path], Path, dict[str
     assert "98.00 ± 1.41" in console.export_text()
     png = plot_confusion(read_run(runs[0]), tmp_path / "one.png")
     assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_results_from_real_metrics_flow_through(tmp_path: Path) -> None:
+    """results.json filled from classification_metrics, as the pipeline does, reads back into the tables."""
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(40, 7)), rng.integers(0, 7, size=40)
+    m = classification_metrics(logits, labels, num_classes=7)
+    path = make_run(tmp_path, "cnn", 1, 0.5, 1.0)
+    res = json.loads((path / "results.json").read_text())
+    res.update({f"test_{k}": m[k] for k in ("accuracy", "macro_f1", "loss", "top5_accuracy")})
+    res.update(per_class=m["per_class"], confusion_matrix=m["confusion_matrix"], classes=list("abcdefg"))
+    write_json(path / "results.json", res)
+    (row,) = collect([path])
+    assert row["test_accuracy"] == m["accuracy"] and row["test_top5_accuracy"] == m["top5_accuracy"]
+    (agg,) = aggregate([row])
+    assert agg["test_loss_mean"] == pytest.approx(m["loss"])
