@@ -82,3 +82,9 @@ def test_default_augment_and_resize() -> None:
     assert default_augment("cifar10", 32) == "crop-flip" and default_augment("imagefolder:/x", 64) == "crop-flip"
     assert default_augment("fashion-mnist", 28) == "crop-flip"
     assert resize_batch(torch.zeros(2, 1, 8, 8), 32).shape == (2, 1, 32, 32)
+
+
+def test_augment_uint8_before_normalising() -> None:
+    x = torch.full((4, 1, 8, 8), 200, dtype=torch.uint8)
+    y = augment_batch(x, "shift", torch.Generator().manual_seed(1))
+    assert y.dtype == torch.uint8 and set(y.unique().tolist()) <= {0, 200}
