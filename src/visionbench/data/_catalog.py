@@ -246,7 +246,8 @@ def how_to_get(spec: DatasetSpec) -> str:
 
 def missing_message(spec: DatasetSpec, data_dir: str | Path | None = None) -> str:
     """One line: the expected files, where they were looked for, and how to provide them."""
-    expected = " or ".join(dict.fromkeys(fs.describe() for fs in spec.filesets))
+    first_per_format = {fs.format: fs for fs in reversed(spec.filesets)}  # one description per layout
+    expected = " or ".join(fs.describe() for fs in spec.filesets if first_per_format[fs.format] is fs)
     roots = ", ".join(str(r) for r in search_roots(data_dir))
     subs = "/, ".join(spec.subdirs[:3])
     return (
