@@ -82,7 +82,8 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         if not plan_path.is_file():
             raise RunError(f"--resume {out_dir}: not a comparison directory (no plan.json)")
         plan = json.loads(plan_path.read_text())
-        cc = CompareConfig(**{k: v for k, v in plan.items() if k in {f.name for f in dataclasses.fields(CompareConfig)}})
+        known = {f.name for f in dataclasses.fields(CompareConfig)}
+        cc = CompareConfig(**{k: v for k, v in plan.items() if k in known})
     _check(cc)
     if resume is None:
         out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cc.dataset}")

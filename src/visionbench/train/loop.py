@@ -136,6 +136,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
         history = meta["history"]
         best = meta["best"]
     handler = _setup_logging(run_dir, cfg.quiet)
+    profile.reset_peak_memory(session.device)
     try:
         return _fit(session, run_dir, start_epoch, history, best)
     finally:
@@ -195,8 +196,8 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                    "seconds": round(seconds, 4)}
             history.append(row)
             progress.finish(row)
-            log.info("epoch %d/%d train_loss %.4f train_acc %.4f val_loss %.4f val_acc %.4f lr %.3g %.1fs",
-                     epoch, cfg.epochs, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], lr,
+            log.info("epoch %d/%d train_loss %.4f train_acc %.4f val_loss %s val_acc %.4f lr %.3g %.1fs", epoch,
+                     cfg.epochs, row["train_loss"], row["train_acc"], _fmt_loss(row["val_loss"]), row["val_acc"], lr,
                      seconds)
             if row["val_acc"] > best["val_acc"]:
                 best = {"val_acc": row["val_acc"], "epoch": epoch}
@@ -222,6 +223,10 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
 
 class _Diverged(Exception):
     pass
+
+
+def _fmt_loss(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4f}"
 
 
 def _final_results(session: Session, run_dir: Path, status: str, history: list[dict[str, Any]],
@@ -252,8 +257,8 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
     total, trainable = backend.parameter_counts()
     results.update(params_total=total, params_trainable=trainable,
                    flops_per_image=backend.flops_per_image(session.input_shape),
-                   peak_memory_mb=profile.peak_memory_mb(), versions=profile.environment(),
-                   machine=profile.machine())
+                   peak_memory_mb=profile.peak_memory_mb(session.device), versions=profile.versions(),
+                   machine=profile.machine(session.device))
     return results
 
 

@@ -42,9 +42,10 @@ class EpochProgress:
 
     def finish(self, row: dict[str, Any]) -> None:
         if self._progress is not None:
+            val_loss = row["val_loss"] if row["val_loss"] is not None else float("nan")
             self._progress.update(
                 self._task,
-                stats=(f"loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val loss {row['val_loss']:.4f} "
+                stats=(f"loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val loss {val_loss:.4f} "
                        f"acc {row['val_acc']:.2%} | {row['seconds']:.1f}s"),
             )
 

@@ -14,7 +14,14 @@ import torch
 
 from visionbench.data import Dataset, Split, load_dataset
 from visionbench.data.splits import train_val_split
-from visionbench.data.transforms import augment_batch, channel_stats, default_augment, to_tensor_batch
+from visionbench.data.transforms import (
+    augment_batch,
+    channel_stats,
+    default_augment,
+    pixel_zero_fill,
+    resize_batch,
+    to_tensor_batch,
+)
 from visionbench.errors import ConfigError
 from visionbench.models import ModelEntry, create_model, get_entry
 from visionbench.train.backends import Backend, make_backend
@@ -69,15 +76,12 @@ class Session:
         x = to_tensor_batch(np.asarray(images), self.mean, self.std)
         if generator is not None and self.augment != "none":
             x = augment_batch(x, self.augment, generator, fill=self.fill)
-        if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
-            x = torch.nn.functional.interpolate(x, size=(self.img_size, self.img_size), mode="bilinear",
-                                                align_corners=False)
+        x = resize_batch(x, self.img_size)
         return x.to(self.device, non_blocking=True), torch.from_numpy(np.asarray(labels)).to(self.device)
 
     @property
     def fill(self) -> torch.Tensor:
-        # Pixel value 0 after normalisation: what shifted-in borders should hold.
-        return torch.as_tensor(-self.mean / self.std, dtype=torch.float32)
+        return pixel_zero_fill(self.mean, self.std)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -1,0 +1,138 @@
+"""The training pipeline end to end on tiny digits runs: outputs, determinism, exact resume, divergence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from visionbench.errors import ConfigError, RunError
+from visionbench.runs import read_run
+from visionbench.train import backends, train
+from visionbench.train.schedule import lr_at
+
+
+def _last_state(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def test_run_directory_holds_every_output(tiny_cfg):
+    result = train(tiny_cfg())
+    assert result.status == "completed"
+    run = read_run(result.run_dir)
+    assert [int(r["epoch"]) for r in run.history] == [1, 2, 3]
+    for name in ("config.json", "history.csv", "results.json", "train.log", "checkpoints/last.pt",
+                 "checkpoints/best.pt"):
+        assert (result.run_dir / name).is_file(), name
+    r = run.results
+    for key in ("test_accuracy", "test_macro_f1", "test_loss", "test_top5_accuracy", "per_class", "confusion_matrix",
+                "train_seconds", "seconds_per_epoch", "train_images_per_second", "inference_images_per_second",
+                "params_total", "params_trainable", "flops_per_image", "peak_memory_mb", "versions", "machine"):
+        assert key in r, key
+    assert r["status"] == "completed" and r["dataset"] == "digits" and r["seed"] == 3
+    assert 0.0 <= r["test_accuracy"] <= 1.0
+    assert np.asarray(r["confusion_matrix"]).sum() == 450  # the fixed digits test split
+    assert r["flops_per_image"] > 0 and r["params_total"] == r["params_trainable"] > 0
+    cfg = json.loads((result.run_dir / "config.json").read_text())
+    assert cfg["lr"] is not None and cfg["optimizer"] in ("sgd", "adam", "adamw")  # resolved from the recipe
+    assert cfg["dataset_info"]["train_size"] + cfg["dataset_info"]["val_size"] == 240
+
+
+def test_same_seed_same_metrics_and_weights(tiny_cfg):
+    a = train(tiny_cfg(epochs=2))
+    b = train(tiny_cfg(epochs=2))
+    assert a.run_dir != b.run_dir  # never overwritten
+    assert a.results["test_accuracy"] == b.results["test_accuracy"]
+    assert a.results["test_loss"] == b.results["test_loss"]
+    sa, sb = _last_state(a.run_dir), _last_state(b.run_dir)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("model", ["mlp_small", "cnn"])
+def test_resume_gives_exactly_the_uninterrupted_weights(tiny_cfg, monkeypatch, model):
+    cfg = tiny_cfg(model=model, augment="shift")
+    full = train(cfg)
+    steps_per_epoch = int(np.ceil(216 / cfg.batch_size))  # 240 capped, 24 held out for validation
+    calls = {"n": 0}
+    original = backends.TorchBackend.train_step
+
+    def interrupt_in_epoch_2(self, x, y):
+        calls["n"] += 1
+        if calls["n"] == steps_per_epoch + 2:
+            raise KeyboardInterrupt
+        return original(self, x, y)
+
+    monkeypatch.setattr(backends.TorchBackend, "train_step", interrupt_in_epoch_2)
+    stopped = train(cfg)
+    assert stopped.status == "interrupted"
+    assert "visionbench train --resume" in stopped.message
+    assert len(read_run(stopped.run_dir).history) == 1
+    monkeypatch.setattr(backends.TorchBackend, "train_step", original)
+    resumed = train(None, resume=stopped.run_dir)
+    assert resumed.status == "completed" and resumed.run_dir == stopped.run_dir
+    sa, sb = _last_state(full.run_dir), _last_state(resumed.run_dir)
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+    assert resumed.results["test_accuracy"] == full.results["test_accuracy"]
+
+
+def test_non_finite_loss_stops_with_status_diverged(tiny_cfg, monkeypatch):
+    original = backends.TorchBackend.train_step
+    calls = {"n": 0}
+
+    def explode_in_epoch_2(self, x, y):
+        calls["n"] += 1
+        loss, correct = original(self, x, y)
+        return (float("nan") if calls["n"] > 8 else loss), correct
+
+    monkeypatch.setattr(backends.TorchBackend, "train_step", explode_in_epoch_2)
+    result = train(tiny_cfg())
+    assert result.status == "diverged"
+    assert "epoch 2" in result.message and "lr" in result.message and "--lr" in result.message
+    assert "\n" not in result.message
+    run = read_run(result.run_dir)
+    assert run.results["status"] == "diverged" and run.results["epochs_completed"] == 1
+    assert (result.run_dir / "checkpoints" / "last.pt").is_file()  # the last good epoch is kept
+
+
+def test_really_too_high_learning_rate_diverges(tiny_cfg):
+    result = train(tiny_cfg(model="mlp_small", optimizer="sgd", lr=1e12, momentum=0.9, schedule="constant",
+                            model_kwargs={"batch_norm": False}))
+    assert result.status == "diverged"
+
+
+@pytest.mark.parametrize(
+    "kw, option",
+    [({"lr": 0.0}, "--lr"), ({"epochs": 0}, "--epochs"), ({"batch_size": 0}, "--batch-size"),
+     ({"val_split": 1.0}, "--val-split"), ({"val_split": 0.0}, "--val-split")],
+)
+def test_impossible_hyper_parameters_fail_before_any_work(tiny_cfg, kw, option, tmp_path):
+    with pytest.raises(ConfigError, match=option):
+        train(tiny_cfg(**kw))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(RunError, match="not a run directory"):
+        train(None, resume=tmp_path)
+
+
+def test_resume_refuses_another_model(tiny_cfg):
+    first = train(tiny_cfg(epochs=1))
+    with pytest.raises(RunError, match="mlp_small"):
+        train(tiny_cfg(model="cnn"), resume=first.run_dir)
+
+
+def test_schedules_shape():
+    total = 100
+    assert lr_at(0, total, 1.0, "constant") == 1.0
+    assert lr_at(60, total, 1.0, "step") == pytest.approx(0.1)
+    assert lr_at(80, total, 1.0, "step") == pytest.approx(0.01)
+    assert lr_at(0, total, 1.0, "cosine") == pytest.approx(1.0)
+    assert lr_at(100, total, 1.0, "cosine") == pytest.approx(0.0)
+    assert lr_at(4, total, 1.0, "cosine", warmup_steps=10) == pytest.approx(0.5)
+    peak = max(lr_at(s, total, 1.0, "onecycle") for s in range(total))
+    assert peak == pytest.approx(1.0) and lr_at(0, total, 1.0, "onecycle") == pytest.approx(0.04)
