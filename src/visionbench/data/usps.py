@@ -12,6 +12,7 @@ Every format is mapped linearly to uint8 0..255 (``round((v - lo) / (hi - lo) * 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,27 +38,37 @@ def _to_uint8(values: np.ndarray, lo: float, hi: float, path: Path, fix: str) ->
     return scaled.reshape(-1, 1, 16, 16)  # (N, 1, 16, 16), rows of 16 pixels
 
 
+def _parse_numbers(text: str) -> np.ndarray | None:
+    """All whitespace-separated numbers of ``text`` with NumPy's C parser, or None if one is not a number."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fromstring only warns when it stops at a bad token
+        try:
+            return np.fromstring(text, dtype=np.float64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            return None
+
+
 def read_libsvm(path: Path, fix: str) -> Split:
     """A LIBSVM USPS file: labels 1..10 -> 0..9, 256 values in [-1, 1]."""
     text = read_bytes(path, fix).decode("ascii", errors="replace")
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise DataError(f"{path}: empty file; {fix}")
+    pairs_per_line = np.array([ln.count(":") for ln in lines], np.int64)
+    flat = _parse_numbers(" ".join(lines).replace(":", " "))
+    if flat is None or len(flat) != len(lines) + 2 * int(pairs_per_line.sum()):
+        raise DataError(f"{path}: not LIBSVM text ('label index:value ...' on every line); {fix}")
+    # Line i starts with its label at offset i + 2 * (pairs on the lines before it).
+    starts = np.arange(len(lines)) + 2 * np.concatenate([[0], np.cumsum(pairs_per_line)[:-1]])
+    is_label = np.zeros(len(flat), bool)
+    is_label[starts] = True
+    raw_labels = flat[starts]
+    pairs = flat[~is_label].reshape(-1, 2)  # (total pairs, 2): index, value
+    idx = pairs[:, 0]
+    if idx.size and (idx.min() < 1 or idx.max() > _PIXELS or np.any(idx != np.round(idx))):
+        raise DataError(f"{path}: feature indices must be integers in 1..{_PIXELS}; {fix}")
     values = np.zeros((len(lines), _PIXELS), np.float64)
-    raw_labels = np.empty(len(lines), np.float64)
-    for i, line in enumerate(lines):
-        tokens = line.split()
-        try:
-            raw_labels[i] = float(tokens[0])
-            pairs = np.array([t.split(":") for t in tokens[1:]], dtype=np.float64).reshape(-1, 2)  # (K, 2)
-        except ValueError as exc:
-            raise DataError(
-                f"{path}: line {i + 1} is not LIBSVM 'label index:value ...' ({one_line(exc)}); {fix}"
-            ) from exc
-        idx = pairs[:, 0].astype(np.int64)
-        if idx.size and (idx.min() < 1 or idx.max() > _PIXELS):
-            raise DataError(f"{path}: line {i + 1} has feature index {idx.max()} outside 1..{_PIXELS}; {fix}")
-        values[i, idx - 1] = pairs[:, 1]
+    values[np.repeat(np.arange(len(lines)), pairs_per_line), idx.astype(np.int64) - 1] = pairs[:, 1]
     if np.any(raw_labels != np.round(raw_labels)):
         raise DataError(f"{path}: non-integer labels; {fix}")
     labels = check_labels(raw_labels.astype(np.int64) - 1, 10, path, fix + " (LIBSVM USPS labels are 1..10)")
@@ -98,13 +109,11 @@ def read_course_txt(path: Path, fix: str) -> Split:
     lines = [ln for ln in read_bytes(path, fix).decode("ascii", errors="replace").splitlines() if ln.strip()]
     # The header is a line that is not 257 numbers (a title or "N 256"); data lines are.
     start = 1 if lines and len(lines[0].split()) != _PIXELS + 1 else 0
-    try:
-        table = np.array([ln.split() for ln in lines[start:]], dtype=np.float64)
-    except ValueError as exc:
-        raise DataError(
-            f"{path}: expected lines of 257 numbers (label then 256 pixels) after a header line ({one_line(exc)}); "
-            f"{fix}"
-        ) from exc
+    counts = {len(ln.split()) for ln in lines[start:]}
+    table = _parse_numbers(" ".join(lines[start:])) if counts == {_PIXELS + 1} else None
+    if table is None:
+        raise DataError(f"{path}: expected lines of 257 numbers (label then 256 pixels) after a header line; {fix}")
+    table = table.reshape(-1, _PIXELS + 1)  # (N, 1 + 256)
     if table.ndim != 2 or table.shape[1] != _PIXELS + 1 or len(table) == 0:
         raise DataError(f"{path}: expected lines of 257 numbers (label then 256 pixels); {fix}")
     if np.any(table[:, 0] != np.round(table[:, 0])):
