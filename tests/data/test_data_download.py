@@ -147,3 +147,10 @@ def test_canonical_resources_have_checksums() -> None:
         assert resources, name
         for r in resources:
             assert r.base_url.startswith("http") and len(r.md5) == 32
+
+
+def test_download_aliases_and_not_downloadable(served: tuple[_Server, dict[str, bytes]], tmp_path: Path) -> None:
+    server, _ = served
+    assert download_dataset("MNIST", tmp_path, mirror=server.url) == tmp_path
+    with pytest.raises(ConfigError, match="bundled"):
+        download_dataset("digits", tmp_path)

@@ -127,3 +127,11 @@ def test_missing_message(tmp_path: Path, isolated_search: dict[str, Path]) -> No
         assert part in msg
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         load_dataset("fashion-mnist")
+
+
+def test_dotted_names(tmp_path: Path) -> None:
+    arrays = write_idx_set(tmp_path, gz=False)
+    for name in arrays:
+        stem, kind = name.rsplit("-idx", 1)
+        (tmp_path / name).rename(tmp_path / f"{stem}.idx{kind}")  # train-images.idx3-ubyte
+    assert len(load_dataset("mnist", data_dir=tmp_path).train) == 40

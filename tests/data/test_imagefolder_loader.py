@@ -85,3 +85,10 @@ def test_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="9.png"):
         load_dataset(f"imagefolder:{tmp_path / 'bad'}", img_size=4)
     assert not dataset_status(f"imagefolder:{tmp_path / 'nope'}").found
+
+
+def test_empty_imagefolder_name() -> None:
+    from visionbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs a folder"):
+        load_dataset("imagefolder:")

@@ -212,6 +212,8 @@ def canonical_name(name: str) -> str:
         ConfigError: unknown name, with close names suggested.
     """
     if name.startswith("imagefolder:"):
+        if not name[len("imagefolder:") :].strip():
+            raise ConfigError("imagefolder: needs a folder, as in imagefolder:/path/to/tree")
         return name
     key = name.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, _ALIASES.get(key.replace("-", ""), key))

@@ -80,7 +80,6 @@ RESOURCES: dict[str, tuple[Resource, ...]] = {
     "cifar10": _set(_TORONTO, (("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),)),
     "cifar100": _set(_TORONTO, (("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),)),
 }
-_ALIASES = {"cifar100-coarse": "cifar100", "fashion_mnist": "fashion-mnist", "cifar-10": "cifar10"}
 
 
 def downloadable() -> list[str]:
@@ -166,9 +165,17 @@ def download_dataset(
         ConfigError: unknown name.
         DataError: network failure or checksum mismatch (the partial file is then removed).
     """
-    key = _ALIASES.get(name.lower(), name.lower())
+    from visionbench.data._catalog import SPECS, canonical_name
+
+    try:
+        key = SPECS[canonical_name(name)].download_name if not name.startswith("imagefolder:") else ""
+    except ConfigError:
+        key = name.lower()
     if key not in RESOURCES:
-        raise ConfigError(f"cannot download {name!r}{suggest(key, RESOURCES)}; downloadable: {', '.join(RESOURCES)}")
+        raise ConfigError(
+            f"cannot download {name!r}{suggest(name.lower(), RESOURCES)}; downloadable: {', '.join(RESOURCES)} "
+            "(digits is bundled with scikit-learn, imagefolder trees are your own)"
+        )
     folder = Path(dest).expanduser() if dest is not None else cache_root() / key
     folder.mkdir(parents=True, exist_ok=True)
     base_override = mirror or os.environ.get(ENV_MIRROR) or ""
