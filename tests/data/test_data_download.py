@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import idx_bytes
+from _data_formats import idx_bytes
 
 from visionbench.data import download as dl
 from visionbench.data import load_dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_idx_set
+from _data_formats import write_idx_set
 
 from visionbench.data import list_datasets, load_dataset
 from visionbench.errors import ConfigError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import idx_bytes, write_idx_set
+from _data_formats import idx_bytes, write_idx_set
 
 from visionbench.data import dataset_status, load_dataset
 from visionbench.errors import DataError
