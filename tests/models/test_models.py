@@ -1,0 +1,99 @@
+"""One parametrized test over every registered torch model: the classifier contract on tiny inputs.
+
+NumPy-engine (``engine="scratch"``) models have their own tests under tests/scratch; they are skipped here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from visionbench.models import create_model, get_entry, list_models
+
+TORCH_MODELS = list_models(engine="torch")
+
+# Small per-name changes where a model needs them to stay fast (keys: "img_size", "batch", or builder kwargs).
+# The full architectures are built (and their parameters counted) in the family tests; here the 4096-wide heads and
+# the 53 M-parameter RegNet-50 shrink so the whole file stays fast on a shared 2-core CPU.
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "alexnet": {"head_width": 64},
+    "vgg16": {"head_width": 64},
+    "vgg16_bn": {"head_width": 64},
+    "regnet50_convlstm": {"layers": (1, 1, 1, 1)},
+    "seregnet50_convlstm": {"layers": (1, 1, 1, 1)},
+}
+
+NUM_CLASSES = 7
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _setup(name: str) -> tuple[dict[str, Any], int, int]:
+    entry = get_entry(name)
+    extra = dict(OVERRIDES.get(name, {}))
+    img_size = extra.pop("img_size", max(16, entry.min_img_size))
+    batch = extra.pop("batch", 2)
+    return extra, img_size, batch
+
+
+def _build(name: str, in_chans: int, seed: int = 0) -> tuple[nn.Module, int, int]:
+    kwargs, img_size, batch = _setup(name)
+    torch.manual_seed(seed)
+    model = create_model(name, num_classes=NUM_CLASSES, in_chans=in_chans, img_size=img_size, **kwargs)
+    return model, img_size, batch
+
+
+def test_registry_has_torch_models() -> None:
+    assert TORCH_MODELS, "no torch model registered"
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_model_contract(name: str) -> None:
+    model, img_size, batch = _build(name, in_chans=1)
+    assert model.num_classes == NUM_CLASSES
+    x = torch.randn(batch, 1, img_size, img_size, generator=torch.Generator().manual_seed(1))
+
+    model.train()
+    out = model(x)
+    assert out.shape == (batch, NUM_CLASSES)
+    assert torch.isfinite(out).all()
+    (out.square().mean() + out.mean()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without a gradient: {missing[:5]}"
+    bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad[:5]}"
+
+    model.eval()
+    with torch.no_grad():
+        full = model(x)
+        split = model.forward_head(model.forward_features(x))
+        pre = model.forward_head(model.forward_features(x), pre_logits=True)
+    torch.testing.assert_close(split, full)
+    assert pre.shape[0] == batch and pre.ndim == 2
+
+    assert isinstance(model.get_classifier(), nn.Module)
+    model.reset_classifier(5)
+    assert model.num_classes == 5
+    with torch.no_grad():
+        assert model(x).shape == (batch, 5)
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_model_seeded_determinism(name: str) -> None:
+    a, img_size, batch = _build(name, in_chans=3, seed=123)
+    b, _, _ = _build(name, in_chans=3, seed=123)
+    x = torch.randn(batch, 3, img_size, img_size, generator=torch.Generator().manual_seed(2))
+    a.eval()
+    b.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
