@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ __all__ = [
     "param_groups",
     "init_pretrained",
     "InputAdapter",
+    "build_torchvision_net",
+    "reset_all",
     "TorchvisionClassifier",
 ]
 
@@ -414,6 +416,38 @@ def _rebuild_classifier(classifier: nn.Sequential, width: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def reset_all(net: nn.Module) -> None:
+    """PyTorch's default initialisation of every layer (weights and BatchNorm running statistics)."""
+    for m in net.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
+def build_torchvision_net(
+    factory: Callable[..., nn.Module],
+    *,
+    num_classes: int,
+    head_width: int,
+    dropout: float,
+    init: Callable[[nn.Module], None] = reset_all,
+) -> nn.Module:
+    """A torchvision network with ``weights=None``, its classifier's hidden width set to ``head_width``.
+
+    The network is built on the meta device, resized, then materialised on the current default device and
+    initialised by ``init``: the 4096-wide layers a smaller head replaces are never allocated (VGG16's first one
+    alone holds 102 M parameters), which keeps small models and tests fast.
+    """
+    device = torch.empty(0).device
+    with torch.device("meta"):
+        net = factory(weights=None, num_classes=num_classes, dropout=dropout)
+        if head_width != net.classifier[-1].in_features:
+            net.classifier = _rebuild_classifier(net.classifier, head_width)
+    net = net.to_empty(device=device)
+    with torch.no_grad():
+        init(net)
+    return net
+
+
 class TorchvisionClassifier(nn.Module):
     """A torchvision ``features`` / ``avgpool`` / ``classifier`` network (AlexNet, VGG) behind an input adapter.
 
@@ -422,26 +456,20 @@ class TorchvisionClassifier(nn.Module):
     Linear is ``get_classifier()`` (the new head when fine-tuning).
 
     Args:
-        net: a torchvision AlexNet or VGG built with ``weights=None``.
+        net: a torchvision AlexNet or VGG (see :func:`build_torchvision_net`).
         in_chans: input channels.
         input_size: side the adapter resizes to.
         channel_adapter: ``"repeat"`` or ``"conv"`` (see :class:`InputAdapter`).
-        head_width: width of the classifier's hidden Linear layers (torchvision's 4096 by default).
     """
 
-    def __init__(
-        self, net: nn.Module, *, in_chans: int, input_size: int, channel_adapter: str = "repeat", head_width: int = 4096
-    ) -> None:
+    def __init__(self, net: nn.Module, *, in_chans: int, input_size: int, channel_adapter: str = "repeat") -> None:
         super().__init__()
         self.adapter = InputAdapter(in_chans, input_size, channel_adapter)
         self.features = net.features
         self.avgpool = net.avgpool
-        classifier = net.classifier
-        if head_width != classifier[-1].in_features:
-            classifier = _rebuild_classifier(classifier, head_width)
-        self.classifier = classifier
-        self.head_in = classifier[-1].in_features
-        self.num_classes = classifier[-1].out_features
+        self.classifier = net.classifier
+        self.head_in = self.classifier[-1].in_features
+        self.num_classes = self.classifier[-1].out_features
 
     def get_classifier(self) -> nn.Module:
         return self.classifier[-1]

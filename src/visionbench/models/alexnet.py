@@ -17,7 +17,7 @@ import torchvision
 
 from visionbench.errors import ConfigError
 from visionbench.models._registry import Recipe, register_model
-from visionbench.models._transfer import TorchvisionClassifier, init_pretrained
+from visionbench.models._transfer import TorchvisionClassifier, build_torchvision_net, init_pretrained
 
 __all__ = ["create_alexnet", "MIN_INPUT_SIZE"]
 
@@ -53,10 +53,11 @@ def create_alexnet(
     """
     if input_size < MIN_INPUT_SIZE:
         raise ConfigError(f"input_size={input_size}: AlexNet needs at least {MIN_INPUT_SIZE} px; use 64 or more")
-    net = torchvision.models.alexnet(weights=None, num_classes=num_classes, dropout=drop_rate)
-    model = TorchvisionClassifier(
-        net, in_chans=in_chans, input_size=input_size, channel_adapter=channel_adapter, head_width=head_width
+    # torchvision's AlexNet keeps PyTorch's default initialisation, which is what reset_all gives.
+    net = build_torchvision_net(
+        torchvision.models.alexnet, num_classes=num_classes, head_width=head_width, dropout=drop_rate
     )
+    model = TorchvisionClassifier(net, in_chans=in_chans, input_size=input_size, channel_adapter=channel_adapter)
     return init_pretrained(model, "alexnet", weights=weights, init_from=init_from, freeze=freeze)  # type: ignore[return-value]
 
 

@@ -14,14 +14,27 @@ from __future__ import annotations
 from typing import Literal
 
 import torchvision
+from torch import nn
 
 from visionbench.errors import ConfigError
 from visionbench.models._registry import Recipe, register_model
-from visionbench.models._transfer import TorchvisionClassifier, init_pretrained
+from visionbench.models._transfer import TorchvisionClassifier, build_torchvision_net, init_pretrained, reset_all
 
 __all__ = ["create_vgg", "MIN_INPUT_SIZE"]
 
 MIN_INPUT_SIZE = 32
+
+
+def _init(net: nn.Module) -> None:
+    # torchvision's VGG initialisation: He-normal (fan-out) convolutions, N(0, 0.01) linear layers, zero biases.
+    reset_all(net)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
 
 
 def create_vgg(
@@ -57,10 +70,10 @@ def create_vgg(
         raise ConfigError(f"arch={arch!r}: use 'vgg16' or 'vgg16_bn'")
     if input_size < MIN_INPUT_SIZE:
         raise ConfigError(f"input_size={input_size}: VGG16 needs at least {MIN_INPUT_SIZE} px; use 32 or more")
-    net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes, dropout=drop_rate)
-    model = TorchvisionClassifier(
-        net, in_chans=in_chans, input_size=input_size, channel_adapter=channel_adapter, head_width=head_width
+    net = build_torchvision_net(
+        getattr(torchvision.models, arch), num_classes=num_classes, head_width=head_width, dropout=drop_rate, init=_init
     )
+    model = TorchvisionClassifier(net, in_chans=in_chans, input_size=input_size, channel_adapter=channel_adapter)
     return init_pretrained(model, arch, weights=weights, init_from=init_from, freeze=freeze)  # type: ignore[return-value]
 
 
