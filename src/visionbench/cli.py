@@ -137,12 +137,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from visionbench.experiments.compare import MAIN_JOB_MODELS, CompareConfig, compare_runs, run_comparison
     from visionbench.report.build import render_table_rich
 
-    console = Console()
+    console = _console()
     if args.run_dirs:
         result = compare_runs(args.run_dirs, output_dir=args.output_dir or "comparisons")
     else:
@@ -167,7 +165,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from visionbench.models import get_entry, list_models
@@ -183,12 +180,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         r = e.recipe
         table.add_row(name, e.family, e.engine, f"{r.epochs} ep, {r.optimizer} lr {r.lr:g}, {r.schedule}",
                       e.description)
-    Console().print(table)
+    _console().print(table)
     return 0
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from visionbench.data import dataset_status, list_datasets
@@ -201,8 +197,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         table.add_row(name, "found" if s.found else "not found", str(s.path) if s.found else s.how_to_get,
                       _fmt(s.train_size), _fmt(s.test_size), _fmt(s.num_classes),
                       "x".join(map(str, s.image_shape)) if s.image_shape else "")
-    Console().print(table)
+    _console().print(table)
     return 0
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output (CI, files) gets a wide table instead of rich's 80-column default.
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _fmt(value: Any) -> str:
@@ -212,7 +215,16 @@ def _fmt(value: Any) -> str:
 def cmd_download(args: argparse.Namespace) -> int:
     from visionbench.data.download import download_dataset
 
-    path = download_dataset(args.name, dest=args.data_dir, force=args.force)
+    last = {"file": "", "shown": -1}
+
+    def progress(file: str, done: int, total: int | None) -> None:
+        percent = int(100 * done / total) if total else -1
+        if file != last["file"] or percent // 10 != last["shown"] // 10:
+            size = f"{done / 2**20:.1f} MiB" + (f" of {total / 2**20:.1f} MiB" if total else "")
+            print(f"  {file}: {size}", file=sys.stderr)
+            last.update(file=file, shown=percent)
+
+    path = download_dataset(args.name, dest=args.data_dir, force=args.force, progress=progress)
     print(f"{args.name}: ready in {path}")
     return 0
 

@@ -15,7 +15,11 @@ from visionbench.train.schedule import lr_at
 
 
 def _last_state(run_dir):
-    return torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)["model"]
+    pt = run_dir / "checkpoints" / "last.pt"
+    if pt.is_file():
+        return torch.load(pt, map_location="cpu", weights_only=True)["model"]
+    with np.load(run_dir / "checkpoints" / "last.npz") as data:  # NumPy-engine run
+        return {k: torch.from_numpy(data[k]) for k in data.files if k.startswith("model/")}
 
 
 def test_run_directory_holds_every_output(tiny_cfg):
@@ -50,13 +54,14 @@ def test_same_seed_same_metrics_and_weights(tiny_cfg):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-@pytest.mark.parametrize("model", ["mlp_small", "cnn"])
-def test_resume_gives_exactly_the_uninterrupted_weights(tiny_cfg, monkeypatch, model):
-    cfg = tiny_cfg(model=model, augment="shift")
+@pytest.mark.parametrize("model, kwargs", [("mlp_small", {}), ("cnn", {}), ("scratch_mlp", {"dropout": 0.2})])
+def test_resume_gives_exactly_the_uninterrupted_weights(tiny_cfg, monkeypatch, model, kwargs):
+    cfg = tiny_cfg(model=model, augment="shift", model_kwargs=kwargs)
     full = train(cfg)
     steps_per_epoch = int(np.ceil(216 / cfg.batch_size))  # 240 capped, 24 held out for validation
     calls = {"n": 0}
-    original = backends.TorchBackend.train_step
+    backend_cls = backends.ScratchBackend if model.startswith("scratch") else backends.TorchBackend
+    original = backend_cls.train_step
 
     def interrupt_in_epoch_2(self, x, y):
         calls["n"] += 1
@@ -64,12 +69,12 @@ def test_resume_gives_exactly_the_uninterrupted_weights(tiny_cfg, monkeypatch, m
             raise KeyboardInterrupt
         return original(self, x, y)
 
-    monkeypatch.setattr(backends.TorchBackend, "train_step", interrupt_in_epoch_2)
+    monkeypatch.setattr(backend_cls, "train_step", interrupt_in_epoch_2)
     stopped = train(cfg)
     assert stopped.status == "interrupted"
     assert "visionbench train --resume" in stopped.message
     assert len(read_run(stopped.run_dir).history) == 1
-    monkeypatch.setattr(backends.TorchBackend, "train_step", original)
+    monkeypatch.setattr(backend_cls, "train_step", original)
     resumed = train(None, resume=stopped.run_dir)
     assert resumed.status == "completed" and resumed.run_dir == stopped.run_dir
     sa, sb = _last_state(full.run_dir), _last_state(resumed.run_dir)

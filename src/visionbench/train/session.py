@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from visionbench.data import Dataset, Split, load_dataset
-from visionbench.data.splits import train_val_split
+from visionbench.data.splits import take, train_val_split
 from visionbench.data.transforms import (
     augment_batch,
     channel_stats,
@@ -50,7 +50,7 @@ def stratified_cap(split: Split, n: int, seed: int) -> Split:
         keep, _ = train_test_split(idx, train_size=n, stratify=split.labels, random_state=seed)
     except ValueError:  # too few examples per class to stratify
         keep = np.random.default_rng(seed).permutation(idx)[:n]
-    return split.subset(np.sort(keep))
+    return take(split, np.sort(keep))  # keeps on-disk images on disk
 
 
 @dataclass
