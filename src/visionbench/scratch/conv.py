@@ -1,7 +1,7 @@
 """Channels-last convolutions: ``Conv1D`` on (batch, length, chan) and ``Conv2D`` on (batch, H, W, chan).
 
 Forward is im2col + one matrix product; the weight gradient is one matrix product with the cached columns; the input
-gradient is a batched product per kernel offset followed by :func:`~visionbench.scratch._im2col.col2im`. ``Conv1D`` is
+gradient is one matrix product followed by :func:`~visionbench.scratch._im2col.col2im`. ``Conv1D`` is
 ``Conv2D`` with a (1, k) kernel on a height-1 image, so both share one exact code path.
 """
 
@@ -91,10 +91,10 @@ class _ConvNd(Module):
         B, H, W, _ = X4.shape
         d4 = self._as4d(delta)  # (B, Ho, Wo, Cout)
         Ho, Wo = d4.shape[1:3]
-        wk = self._parameters["weight"].reshape(kh * kw, self.chan_in, self.chan_out).transpose(0, 2, 1)
-        # One product per kernel offset keeps each (B*Ho*Wo, Cin) slab contiguous for the scatter.
-        dwin = np.matmul(d4.reshape(1, B * Ho * Wo, self.chan_out), wk)  # (kh*kw, B*Ho*Wo, Cin)
-        dwin = dwin.reshape(kh, kw, B, Ho, Wo, self.chan_in)  # (kh, kw, B, Ho, Wo, Cin)
+        w2 = self._parameters["weight"].reshape(-1, self.chan_out)  # (kh*kw*Cin, Cout)
+        # One large product (a stack of kh*kw thin ones threads badly), then a strided view per kernel offset.
+        dcols = d4.reshape(B * Ho * Wo, self.chan_out) @ w2.T  # (B*Ho*Wo, kh*kw*Cin)
+        dwin = dcols.reshape(B, Ho, Wo, kh, kw, self.chan_in).transpose(3, 4, 0, 1, 2, 5)  # (kh, kw, B, Ho, Wo, Cin)
         dX = col2im(dwin, H + 2 * ph, W + 2 * pw, sh, sw)
         dX = dX[:, ph : ph + H, pw : pw + W]
         return self._from4d(dX)

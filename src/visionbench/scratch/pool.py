@@ -1,13 +1,14 @@
 """Channels-last max and average pooling (1-D on (B, L, C), 2-D on (B, H, W, C)); channels are kept.
 
-Max pooling sends the delta to the arg-max of each window only (the first one on ties, like PyTorch).
+Max pooling sends the delta to the arg-max of each window only (the first one on ties, like PyTorch). Both kinds
+loop over the kh*kw kernel offsets only, each step a whole strided (B, Ho, Wo, C) slab.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from visionbench.scratch._im2col import col2im, windows
+from visionbench.scratch._im2col import out_size
 from visionbench.scratch.module import Module
 
 __all__ = ["MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D"]
@@ -19,7 +20,7 @@ class _Pool2d(Module):
         if min(*kernel, *stride) < 1:
             raise ValueError(f"pooling kernel and stride must be >= 1, got {kernel} and {stride}")
         self.kernel, self.stride_hw = kernel, stride
-        self._idx: np.ndarray | None = None
+        self._out: np.ndarray | None = None
 
     def _as4d(self, X: np.ndarray) -> np.ndarray:
         return X
@@ -27,52 +28,76 @@ class _Pool2d(Module):
     def _from4d(self, Y: np.ndarray) -> np.ndarray:
         return Y
 
-    def _win(self, X4: np.ndarray) -> np.ndarray:
+    def _offsets(self, X4: np.ndarray) -> list[tuple[slice, slice]]:
+        """Index of the (B, Ho, Wo, C) strided slab read by each kernel offset, in row-major offset order."""
         (kh, kw), (sh, sw) = self.kernel, self.stride_hw
-        if X4.shape[1] < kh or X4.shape[2] < kw:
-            raise ValueError(f"{type(self).__name__}: input {X4.shape[1:3]} is smaller than the window {(kh, kw)}")
-        win = windows(X4, kh, kw, sh, sw)  # (B, Ho, Wo, kh, kw, C)
-        B, Ho, Wo = win.shape[:3]
-        return np.ascontiguousarray(win).reshape(B, Ho, Wo, kh * kw, X4.shape[3])  # (B, Ho, Wo, kh*kw, C)
+        H, W = X4.shape[1:3]
+        if H < kh or W < kw:
+            raise ValueError(f"{type(self).__name__}: input {(H, W)} is smaller than the window {(kh, kw)}")
+        Ho, Wo = out_size(H, kh, sh), out_size(W, kw, sw)
+        return [
+            (slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
+            for i in range(kh)
+            for j in range(kw)
+        ]
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
         return self.backward_delta(self._input, delta)
 
-    def _scatter(self, dwin: np.ndarray, X4: np.ndarray) -> np.ndarray:
-        (kh, kw), (sh, sw) = self.kernel, self.stride_hw
-        _, B, Ho, Wo, C = dwin.shape
-        dX = col2im(dwin.reshape(kh, kw, B, Ho, Wo, C), X4.shape[1], X4.shape[2], sh, sw)
-        return self._from4d(dX)
-
 
 class _MaxPool(_Pool2d):
+    # A running maximum over the kh*kw strided slabs is far cheaper than materialising every window.
+    def _max(self, X4: np.ndarray) -> np.ndarray:
+        offs = self._offsets(X4)
+        out = X4[:, offs[0][0], offs[0][1]].copy()
+        for si, sj in offs[1:]:
+            np.maximum(out, X4[:, si, sj], out=out)
+        return out
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         self._input = X
-        win = self._win(self._as4d(X))
-        idx = win.argmax(axis=3)  # (B, Ho, Wo, C)
-        self._idx = idx
-        return self._from4d(np.take_along_axis(win, idx[:, :, :, None], axis=3)[:, :, :, 0])
+        self._out = self._max(self._as4d(X))
+        return self._from4d(self._out)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         X4 = self._as4d(input)
-        idx = self._idx if (input is self._input and self._idx is not None) else self._win(X4).argmax(axis=3)
-        kk = self.kernel[0] * self.kernel[1]
+        out = self._out if (input is self._input and self._out is not None) else self._max(X4)
         d4 = self._as4d(delta)
-        offsets = np.arange(kk).reshape(kk, 1, 1, 1, 1)
-        dwin = (offsets == idx[None]) * d4[None]  # (kh*kw, B, Ho, Wo, C), non-zero at the arg-max only
-        return self._scatter(dwin.astype(delta.dtype, copy=False), X4)
+        dX = np.zeros_like(X4, dtype=delta.dtype)
+        (kh, kw), (sh, sw) = self.kernel, self.stride_hw
+        disjoint = sh >= kh and sw >= kw  # each input cell is in one window at most: write instead of add
+        free = np.ones(out.shape, dtype=bool)  # windows whose arg-max is not found yet: the first max wins ties
+        hit = np.empty(out.shape, dtype=bool)
+        for si, sj in self._offsets(X4):
+            np.equal(X4[:, si, sj], out, out=hit)
+            hit &= free
+            np.greater(free, hit, out=free)  # free and not hit
+            if disjoint:
+                np.multiply(d4, hit, out=dX[:, si, sj])
+            else:
+                dX[:, si, sj] += d4 * hit
+        return self._from4d(dX)
 
 
 class _AvgPool(_Pool2d):
     def forward(self, X: np.ndarray) -> np.ndarray:
         self._input = X
-        return self._from4d(self._win(self._as4d(X)).mean(axis=3))
+        X4 = self._as4d(X)
+        offs = self._offsets(X4)
+        out = X4[:, offs[0][0], offs[0][1]].copy()
+        for si, sj in offs[1:]:
+            out += X4[:, si, sj]
+        out *= out.dtype.type(1.0 / len(offs))
+        return self._from4d(out)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         X4 = self._as4d(input)
-        kk = self.kernel[0] * self.kernel[1]
-        d4 = self._as4d(delta) / delta.dtype.type(kk)
-        return self._scatter(np.broadcast_to(d4[None], (kk, *d4.shape)), X4)
+        offs = self._offsets(X4)
+        d4 = self._as4d(delta) * delta.dtype.type(1.0 / len(offs))
+        dX = np.zeros_like(X4, dtype=delta.dtype)
+        for si, sj in offs:
+            dX[:, si, sj] += d4
+        return self._from4d(dX)
 
 
 class _As1d:
