@@ -16,14 +16,12 @@ from visionbench.models import create_model, get_entry, list_models
 TORCH_MODELS = list_models(engine="torch")
 
 # Small per-name changes where a model needs them to stay fast (keys: "img_size", "batch", or builder kwargs).
-# The full architectures are built (and their parameters counted) in the family tests; here the 4096-wide heads and
-# the 53 M-parameter RegNet-50 shrink so the whole file stays fast on a shared 2-core CPU.
+# The full architectures are built (and their parameters counted) in the family tests; here the 4096-wide heads
+# shrink so the whole file stays fast on a shared 2-core CPU.
 OVERRIDES: dict[str, dict[str, Any]] = {
     "alexnet": {"head_width": 64},
     "vgg16": {"head_width": 64},
     "vgg16_bn": {"head_width": 64},
-    "regnet50_convlstm": {"layers": (1, 1, 1, 1)},
-    "seregnet50_convlstm": {"layers": (1, 1, 1, 1)},
 }
 
 NUM_CLASSES = 7
