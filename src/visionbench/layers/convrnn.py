@@ -7,9 +7,8 @@ Every cell maps an input ``x`` (B, C_in, H, W) and a state (a tuple of (B, C_h, 
 
 The cheaper gate convolution of Xu et al. (RegNet, arXiv 2101.00590), ``cheap=True``: instead of a full k x k
 conv over ``[x, h]``, a grouped 1x1 conv fuses the channels of each group, then a grouped k x k conv (same groups)
-mixes space. The channels are arranged so that group ``g`` holds the ``g``-th slice of ``x`` next to the ``g``-th
-slice of ``h``: with ``groups = C_h`` (the default, the paper's "N groups" when ``C_in = C_h = N``) each group fuses
-one input channel with one hidden channel.
+mixes space. Group ``g`` holds the ``g``-th slice of ``x`` next to the ``g``-th slice of ``h``: with ``groups = C_h``
+(the default; the paper's "N groups" for C_in = C_h = N) each group fuses one input with one hidden channel.
 """
 
 from __future__ import annotations
@@ -82,29 +81,43 @@ class GateConv(nn.Module):
 
 
 class _ConvCell(nn.Module):
-    """Shared plumbing: sizes, zero state, and the ``(h, state)`` calling convention."""
+    """Shared plumbing: sizes, zero state, and the ``(h, state)`` calling convention.
+
+    Args:
+        in_channels: channels of the input.
+        hidden_channels: channels of the hidden state (and of the LSTM's cell state).
+        kernel_size: spatial kernel of the gate convolutions.
+        cheap: use the grouped 1x1 + grouped k x k convolution (see the module docstring).
+        groups: groups of the cheap convolution (``None``: ``hidden_channels``).
+    """
 
     num_states = 1
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int, cheap: bool, groups: int | None):
+    def __init__(
+        self, in_channels: int, hidden_channels: int, kernel_size: int = 3, cheap: bool = False,
+        groups: int | None = None,
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.kernel_size = kernel_size
         self.cheap = cheap
         self.groups = groups
+        self._build()
 
-    def _gate_conv(self, n_gates: int, in_channels: int | None = None) -> GateConv:
-        cin = self.in_channels if in_channels is None else in_channels
+    def _build(self) -> None:  # the subclass's gate convolutions
+        raise NotImplementedError
+
+    def _gate_conv(self, n_gates: int) -> GateConv:
         hid = self.hidden_channels
-        return GateConv(cin, hid, n_gates * hid, self.kernel_size, self.cheap, self.groups)
+        return GateConv(self.in_channels, hid, n_gates * hid, self.kernel_size, self.cheap, self.groups)
 
     def init_state(self, x: torch.Tensor) -> State:
         """Zero state for an input ``x`` (B, C_in, H, W): ``num_states`` tensors (B, C_h, H, W)."""
         b, _, h, w = x.shape
         return tuple(x.new_zeros(b, self.hidden_channels, h, w) for _ in range(self.num_states))
 
-    def _check(self, x: torch.Tensor, state: State | None) -> State:
+    def _check(self, x: torch.Tensor, state: State | None) -> State:  # the state to use, validated
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects {self.in_channels} input channels, got {x.shape[1]}")
         if state is None:
@@ -123,21 +136,12 @@ class _ConvCell(nn.Module):
 class ConvRNNCell(_ConvCell):
     """Plain convolutional RNN: ``h_t = tanh(W * [x_t, h_{t-1}] + b)``; state ``(h,)``.
 
-    Args:
-        in_channels: channels of the input.
-        hidden_channels: channels of the hidden state.
-        kernel_size: spatial kernel of the recurrent convolution.
-        cheap: use the grouped 1x1 + grouped k x k convolution (see the module docstring).
-        groups: groups of the cheap convolution (``None``: ``hidden_channels``).
+    Takes the arguments of the shared base: ``(in_channels, hidden_channels, kernel_size=3, cheap=False, groups=None)``.
     """
 
     num_states = 1
 
-    def __init__(
-        self, in_channels: int, hidden_channels: int, kernel_size: int = 3, cheap: bool = False,
-        groups: int | None = None,
-    ) -> None:
-        super().__init__(in_channels, hidden_channels, kernel_size, cheap, groups)
+    def _build(self) -> None:
         self.conv = self._gate_conv(1)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -155,21 +159,12 @@ class ConvLSTMCell(_ConvCell):
     The peepholes (``W_ci ⊙ c`` terms) of the original are left out, as in most later ConvLSTM uses: they add
     H x W x C_h parameters tied to one input size, which would break variable-size inputs.
 
-    Args:
-        in_channels: channels of the input.
-        hidden_channels: channels of ``h`` and ``c``.
-        kernel_size: spatial kernel of the gate convolution.
-        cheap: use the grouped 1x1 + grouped k x k convolution.
-        groups: groups of the cheap convolution (``None``: ``hidden_channels``).
+    Takes the arguments of the shared base: ``(in_channels, hidden_channels, kernel_size=3, cheap=False, groups=None)``.
     """
 
     num_states = 2
 
-    def __init__(
-        self, in_channels: int, hidden_channels: int, kernel_size: int = 3, cheap: bool = False,
-        groups: int | None = None,
-    ) -> None:
-        super().__init__(in_channels, hidden_channels, kernel_size, cheap, groups)
+    def _build(self) -> None:
         self.conv = self._gate_conv(4)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -187,21 +182,12 @@ class ConvGRUCell(_ConvCell):
     ``[z, r] = sigmoid(W_zr * [x_t, h_{t-1}] + b_zr)`` (split in that order),
     ``n = tanh(W_n * [x_t, r ⊙ h_{t-1}] + b_n)``, ``h_t = (1 - z) ⊙ h_{t-1} + z ⊙ n``.
 
-    Args:
-        in_channels: channels of the input.
-        hidden_channels: channels of the hidden state.
-        kernel_size: spatial kernel of the gate convolutions.
-        cheap: use the grouped 1x1 + grouped k x k convolution.
-        groups: groups of the cheap convolution (``None``: ``hidden_channels``).
+    Takes the arguments of the shared base: ``(in_channels, hidden_channels, kernel_size=3, cheap=False, groups=None)``.
     """
 
     num_states = 1
 
-    def __init__(
-        self, in_channels: int, hidden_channels: int, kernel_size: int = 3, cheap: bool = False,
-        groups: int | None = None,
-    ) -> None:
-        super().__init__(in_channels, hidden_channels, kernel_size, cheap, groups)
+    def _build(self) -> None:
         self.conv_zr = self._gate_conv(2)
         self.conv_n = self._gate_conv(1)
 
