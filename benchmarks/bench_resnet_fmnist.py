@@ -1,10 +1,14 @@
 """Short Fashion-MNIST training of ResNet / RegNet variants; prints one JSON line per epoch and one per model.
 
+``--table`` instead prints parameters and forward FLOPs (``FlopCounterMode``, 1 FLOP = 1 add or 1 multiply) of every
+resnet/regnet variant, at 32x32x3 with 10 classes, and at 224x224x3 with 1000 classes for the ImageNet-style ones.
+
 Reads the IDX files directly (no dependency on the data package) and runs a plain SGD loop with the models'
 recipe-style settings: SGD + Nesterov, lr 0.1 with a linear warm-up then cosine decay, wd 5e-4, batch 128,
 horizontal flips. Training seconds exclude the per-epoch test evaluation.
 
     .venv/bin/python benchmarks/bench_resnet_fmnist.py --model resnet20 --epochs 5 --threads 1
+    .venv/bin/python benchmarks/bench_resnet_fmnist.py --table
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from visionbench.models import create_model
+from visionbench.models import create_model, get_entry, list_models
 
 MEAN, STD = 0.2860, 0.3530
 
@@ -55,6 +59,38 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
     return correct / len(x), loss / len(x)
 
 
+def flops(model: torch.nn.Module, size: int) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, 3, size, size))
+    return counter.get_total_flops()
+
+
+def table() -> None:
+    """One JSON line per variant (and per cheap-regulator option of the CIFAR RegNets)."""
+    torch.set_num_threads(1)
+    r20 = create_model("resnet20", num_classes=10, in_chans=3, img_size=32)
+    base = {"params_10": sum(p.numel() for p in r20.parameters()), "flops_32": flops(r20, 32)}
+    for name in list_models("resnet*") + list_models("seresnet*") + list_models("*regnet*"):
+        entry = get_entry(name)
+        options: list[dict] = [{}]
+        if entry.family == "regnet" and entry.kwargs["block"] == "basic" and name.endswith("20_" + entry.kwargs["rnn"]):
+            options.append({"cheap_rnn": True})
+        for opt in options:
+            m = create_model(name, num_classes=10, in_chans=3, img_size=32, **opt)
+            row = {"model": name, **opt, "params_10": sum(p.numel() for p in m.parameters()), "flops_32": flops(m, 32)}
+            if entry.kwargs["stem"] == "cifar" and name != "resnet20":
+                row["extra_params_vs_resnet20"] = row["params_10"] - base["params_10"]
+                row["flops_ratio_vs_resnet20"] = round(row["flops_32"] / base["flops_32"], 2)
+            if entry.kwargs["stem"] == "auto":
+                big = create_model(name, num_classes=1000, in_chans=3, img_size=224, **opt)
+                row["params_1000"] = sum(p.numel() for p in big.parameters())
+                row["flops_224"] = flops(big, 224)
+            print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="resnet20")
@@ -67,7 +103,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
     ap.add_argument("--data", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
+    ap.add_argument("--table", action="store_true", help="print parameters and FLOPs of every variant, no training")
     args = ap.parse_args()
+    if args.table:
+        table()
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
