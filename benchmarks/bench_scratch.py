@@ -4,7 +4,8 @@ Each scratch model is copied into an equivalent ``torch.nn.Sequential`` with the
 both are trained on the same batches, in float32, in this process, with the same SGD update. One JSON line per
 result on stdout, the machine first.
 
-    .venv/bin/python benchmarks/bench_scratch.py [--models scratch_mlp,scratch_cnn2d] [--batch 128] [--steps 20]
+    .venv/bin/python benchmarks/bench_scratch.py [--models scratch_mlp,scratch_cnn2d] [--batch 128] [--steps 20] \
+        [--threads 1] [--lr 0.01]
 """
 
 from __future__ import annotations
@@ -117,14 +118,23 @@ def bench(name: str, batch: int, steps: int, lr: float = 0.01) -> dict[str, obje
         lt = nn.functional.cross_entropy(twin(xt), yt)
         lt.backward()
         topt.step()
-        return float(lt)
+        return float(lt.detach())
 
     # Loss agreement first (from identical weights), then timing.
     np_losses = [np_step(i) for i in range(100)]
     t_losses = [torch_step(i) for i in range(100)]
-    counter = iter(range(10**9))
-    t_np = _median_time(lambda: np_step(next(counter)), steps)
-    t_torch = _median_time(lambda: torch_step(next(counter)), steps)
+    # Alternate the two engines step by step so that both see the same machine load.
+    t_np_all, t_torch_all = [], []
+    for i in range(steps + 2):
+        t0 = time.perf_counter()
+        np_step(i)
+        t1 = time.perf_counter()
+        torch_step(i)
+        t2 = time.perf_counter()
+        if i >= 2:
+            t_np_all.append(t1 - t0)
+            t_torch_all.append(t2 - t1)
+    t_np, t_torch = float(np.median(t_np_all)), float(np.median(t_torch_all))
     flops_step = 3 * model.flops_per_example() * batch  # forward + two backward products per layer
     # The largest GEMM of the model, timed bare, as the ceiling the engine can reach.
     biggest = max((_gemm(m, shape, batch) for m, shape in _layer_shapes(model)), key=lambda g: g[0] * g[1] * g[2])
@@ -169,14 +179,22 @@ def main() -> None:
     ap.add_argument("--models", default="scratch_mlp,scratch_cnn2d,scratch_cnn1d")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: libraries' own)")
     args = ap.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     print(json.dumps({
         "machine": platform.machine(), "processor": platform.processor() or platform.uname().machine,
-        "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "numpy": np.__version__,
+        "cpus": os.cpu_count(), "threads": args.threads or "default", "torch_threads": torch.get_num_threads(),
+        "load_avg_1min": os.getloadavg()[0], "numpy": np.__version__,
         "torch": torch.__version__, "square_matmul_1024_gflops": round(_matmul_gflops(1024, 1024, 1024), 2),
     }), flush=True)  # fmt: skip
     for name in args.models.split(","):
-        print(json.dumps(bench(name, args.batch, args.steps)), flush=True)
+        print(json.dumps(bench(name, args.batch, args.steps, args.lr)), flush=True)
 
 
 if __name__ == "__main__":

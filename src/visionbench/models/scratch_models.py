@@ -200,9 +200,10 @@ register_model(
     description="NumPy engine: one Linear layer on flattened pixels (multinomial logistic regression)",
 )  # fmt: skip
 register_model(
-    "scratch_mlp", _build_mlp, family="scratch", engine="scratch", default=True,
-    recipe=Recipe(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL}, **_COMMON),
-    description="NumPy engine: MLP 256-128 with ReLU on flattened pixels",
+    "scratch_mlp", _build_mlp, family="scratch", engine="scratch", default=True, dropout=0.2,
+    recipe=Recipe(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-4, label_smoothing=0.1,
+                  per_dataset={"small": _SMALL}, **_COMMON),
+    description="NumPy engine: MLP 256-128 with ReLU and dropout 0.2 on flattened pixels",
 )  # fmt: skip
 register_model(
     "scratch_cnn1d", _build_cnn1d, family="scratch", engine="scratch",
@@ -211,7 +212,8 @@ register_model(
 )  # fmt: skip
 register_model(
     "scratch_cnn2d", _build_cnn2d, family="scratch", engine="scratch", default=True, min_img_size=4,
-    recipe=Recipe(epochs=8, batch_size=128, lr=2e-3, weight_decay=1e-4, per_dataset={"small": _SMALL}, **_COMMON),
+    recipe=Recipe(epochs=8, batch_size=128, lr=2e-3, weight_decay=1e-4,
+                  per_dataset={"small": _SMALL, "fashion-mnist": {"epochs": 5}}, **_COMMON),
     description="NumPy engine: LeNet-like channels-last CNN, conv3x3(32)-pool-conv3x3(64)-pool-fc128",
 )  # fmt: skip
 register_model(
