@@ -65,6 +65,10 @@ def test_regulator_position() -> None:
     assert [s is not None for s in _stage_log(m)] == [False, True, False]
 
 
+def test_single_regulated_stage_as_int() -> None:
+    assert list(_regnet(regulated_stages=2).cells) == ["2"]
+
+
 def _stage_log(m: RegNet) -> list[Any]:
     m.record_states = True
     m(torch.randn(2, 1, 16, 16))

@@ -149,7 +149,7 @@ class RegNet(ResNetBase):
         layers: blocks per stage.
         widths: ``planes`` per stage; the cell's hidden width (the reduced width for bottlenecks).
         rnn: the cell type.
-        regulated_stages: indices of the stages with a regulator (``None``: all).
+        regulated_stages: indices of the stages with a regulator (``None``: all; an int: that stage only).
         state_transfer: ``zero`` (fresh zero state per stage) or ``conv`` (strided conv of the previous state).
         cheap_rnn: grouped 1x1 + grouped 3x3 gate convolutions instead of a full 3x3.
         rnn_groups: groups of the cheap convolution (``None``: one per hidden channel).
@@ -173,7 +173,7 @@ class RegNet(ResNetBase):
         layers: Sequence[int] = (3, 3, 3),
         widths: Sequence[int] = (16, 32, 64),
         rnn: RNN = "convlstm",
-        regulated_stages: Sequence[int] | None = None,
+        regulated_stages: Sequence[int] | int | None = None,
         state_transfer: Literal["zero", "conv"] = "zero",
         cheap_rnn: bool = False,
         rnn_groups: int | None = None,
@@ -189,6 +189,8 @@ class RegNet(ResNetBase):
         super().__init__()
         check_args(block, layers, widths, shortcut, img_size)
         n_stages = len(layers)
+        if isinstance(regulated_stages, int):  # `--model-arg regulated_stages=0` arrives as an int
+            regulated_stages = (regulated_stages,)
         regulated = tuple(range(n_stages)) if regulated_stages is None else tuple(sorted(set(regulated_stages)))
         if any(not 0 <= s < n_stages for s in regulated):
             raise ConfigError(f"model option regulated_stages={list(regulated)} must index stages 0..{n_stages - 1}")
