@@ -12,12 +12,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from visionbench.models._base import Classifier
 from visionbench.models._registry import Recipe, register_model
 
 __all__ = ["CNN"]
 
 
-class CNN(nn.Module):
+class CNN(Classifier):
     """A small VGG-like convolutional classifier.
 
     Args:
@@ -72,12 +73,6 @@ class CNN(nn.Module):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.pre_logits(self.pool(x))
         return x if pre_logits else self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.head
 
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
