@@ -62,22 +62,26 @@ def main() -> None:
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
+    ap.add_argument("--warmup", type=float, default=None, help="override the recipe's warm-up epochs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     recipe = get_entry(args.model).recipe.for_dataset("fashion-mnist", 28)
     epochs = args.epochs or recipe.epochs
+    lr = args.lr or recipe.lr
+    warmup = recipe.warmup_epochs if args.warmup is None else args.warmup
     xtr, ytr = load(Path(args.data), "train")
     xte, yte = load(Path(args.data), "t10k")
     mean, std = xtr.float().mean() / 255, xtr.float().std() / 255
     norm = lambda x: (x.float() / 255 - mean) / std  # noqa: E731
     model = create_model(args.model, num_classes=10, in_chans=1, img_size=28)
-    opt = torch.optim.AdamW(param_groups(model, recipe.lr, 1.0, recipe.weight_decay), lr=recipe.lr)
+    opt = torch.optim.AdamW(param_groups(model, lr, 1.0, recipe.weight_decay), lr=lr)
     steps_per_epoch = math.ceil(len(xtr) / recipe.batch_size)
-    total, warm = epochs * steps_per_epoch, int(recipe.warmup_epochs * steps_per_epoch)
+    total, warm = epochs * steps_per_epoch, int(warmup * steps_per_epoch)
 
     def lr_at(step: int) -> float:
-        if step < warm:
+        if step < warm:  # linear warm-up
             return (step + 1) / warm
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
