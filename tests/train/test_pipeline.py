@@ -141,3 +141,14 @@ def test_schedules_shape():
     assert lr_at(4, total, 1.0, "cosine", warmup_steps=10) == pytest.approx(0.5)
     peak = max(lr_at(s, total, 1.0, "onecycle") for s in range(total))
     assert peak == pytest.approx(1.0) and lr_at(0, total, 1.0, "onecycle") == pytest.approx(0.04)
+
+
+def test_backbone_lr_scale_zero_trains_only_the_head(tiny_cfg):
+    from visionbench.models import create_model
+
+    result = train(tiny_cfg(epochs=1, backbone_lr_scale=0.0))
+    torch.manual_seed(3)  # the run's seed: the same initial weights
+    initial = create_model("mlp_small", num_classes=10, in_chans=1, img_size=8).state_dict()
+    final = _last_state(result.run_dir)
+    assert torch.equal(final["features.1.weight"], initial["features.1.weight"])  # backbone Linear
+    assert not torch.equal(final["head.weight"], initial["head.weight"])

@@ -75,20 +75,14 @@ class Backend:
 
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     """Parameter groups: the classifier head at full lr, the rest scaled by ``backbone_lr_scale``; no weight decay
-    on biases and normalisation parameters (1-D tensors), the usual practice for BatchNorm/LayerNorm nets."""
-    head_ids: set[int] = set()
-    if cfg.backbone_lr_scale != 1.0 and hasattr(model, "get_classifier"):
-        head_ids = {id(p) for p in model.get_classifier().parameters()}
-    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
-    for p in model.parameters():
-        if not p.requires_grad:
-            continue
-        scale = 1.0 if (not head_ids or id(p) in head_ids) else cfg.backbone_lr_scale
-        groups.setdefault((scale, p.ndim > 1), []).append(p)
-    return [
-        {"params": params, "lr_scale": scale, "weight_decay": (cfg.weight_decay or 0.0) if decay else 0.0}
-        for (scale, decay), params in groups.items()
-    ]
+    on biases, normalisation parameters and the model's ``no_weight_decay()`` names (see models/_transfer.py)."""
+    from visionbench.models._transfer import param_groups
+
+    lr = float(cfg.lr or 1e-3)
+    groups = param_groups(model, lr, cfg.backbone_lr_scale, weight_decay=cfg.weight_decay or 0.0)
+    for group in groups:
+        group["lr_scale"] = group["lr"] / lr  # the schedule sets lr * lr_scale at every step
+    return groups
 
 
 class TorchBackend(Backend):
