@@ -5,7 +5,7 @@ both are trained on the same batches, in float32, in this process, with the same
 result on stdout, the machine first.
 
     .venv/bin/python benchmarks/bench_scratch.py [--models scratch_mlp,scratch_cnn2d] [--batch 128] [--steps 20] \
-        [--threads 1] [--lr 0.01]
+        [--threads 1] [--lr 0.002] [--dtype float32]
 """
 
 from __future__ import annotations
@@ -92,12 +92,14 @@ def _matmul_gflops(m: int, k: int, n: int) -> float:
     return 2 * m * k * n / t / 1e9
 
 
-def bench(name: str, batch: int, steps: int, lr: float = 0.01) -> dict[str, object]:
+def bench(name: str, batch: int, steps: int, lr: float = 0.002, dtype: str = "float32") -> dict[str, object]:
     c, s = SHAPES[name]
-    model = create_model(name, num_classes=10, in_chans=c, img_size=s, seed=0)
-    twin = torch_twin(model)
+    # Dropout masks cannot match between engines: compare the deterministic architecture.
+    kwargs = {"dropout": 0.0} if name in ("scratch_mlp", "scratch_cnn2d") else {}
+    model = create_model(name, num_classes=10, in_chans=c, img_size=s, seed=0, dtype=dtype, **kwargs)
+    twin = torch_twin(model).to(getattr(torch, dtype))
     rng = np.random.default_rng(0)
-    xs = [rng.standard_normal((batch, c, s, s)).astype(np.float32) for _ in range(4)]
+    xs = [rng.standard_normal((batch, c, s, s)).astype(dtype) for _ in range(4)]
     ys = [rng.integers(0, 10, batch) for _ in range(4)]
     loss = scratch.CELogSoftmax()
     opt = scratch.SGDOptimizer(model, lr, momentum=0.9)
@@ -108,7 +110,7 @@ def bench(name: str, batch: int, steps: int, lr: float = 0.01) -> dict[str, obje
         xn, _, y, _ = data[i % 4]
         opt.zero_grad()
         out = model.forward(xn)
-        model.backward(loss.backward(y, out) / np.float32(batch))
+        model.backward(loss.backward(y, out) / out.dtype.type(batch))
         opt.step()
         return float(loss.forward(y, out).mean())
 
@@ -141,6 +143,8 @@ def bench(name: str, batch: int, steps: int, lr: float = 0.01) -> dict[str, obje
     return {
         "model": name,
         "batch": batch,
+        "dtype": dtype,
+        "lr": lr,
         "input": [c, s, s],
         "numpy_ms_per_step": round(1e3 * t_np, 3),
         "torch_ms_per_step": round(1e3 * t_torch, 3),
@@ -179,7 +183,8 @@ def main() -> None:
     ap.add_argument("--models", default="scratch_mlp,scratch_cnn2d,scratch_cnn1d")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--lr", type=float, default=0.002, help="SGD lr (momentum 0.9) of the 100-step loss check")
+    ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: libraries' own)")
     args = ap.parse_args()
     if args.threads:
@@ -194,7 +199,7 @@ def main() -> None:
         "torch": torch.__version__, "square_matmul_1024_gflops": round(_matmul_gflops(1024, 1024, 1024), 2),
     }), flush=True)  # fmt: skip
     for name in args.models.split(","):
-        print(json.dumps(bench(name, args.batch, args.steps, args.lr)), flush=True)
+        print(json.dumps(bench(name, args.batch, args.steps, args.lr, args.dtype)), flush=True)
 
 
 if __name__ == "__main__":
