@@ -108,3 +108,24 @@ def test_conv2d_float32_stays_float32() -> None:
     y = conv.forward(x)
     assert y.dtype == np.float32 and conv.backward(np.ones_like(y)).dtype == np.float32
     assert conv._gradient["weight"].dtype == np.float32
+
+
+def test_eval_forward_in_chunks_equals_train_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+    import visionbench.scratch.conv as conv_mod
+
+    monkeypatch.setattr(conv_mod, "EVAL_CHUNK_BYTES", 30_000)  # one 12x12 sample per chunk below
+    conv = Conv2D(3, 2, 3, padding=1, dtype=F64)
+    x = _x(10, 12, 12, 2)
+    y_train = conv.forward(x)
+    conv.eval()
+    y_eval = conv.forward(x)
+    assert np.allclose(y_train, y_eval, atol=1e-12, rtol=0)
+    d = _x(*y_eval.shape, seed=4)
+    conv.zero_grad()
+    conv.backward(d)  # recomputes the columns it did not keep
+    g_eval = conv._gradient["weight"].copy()
+    conv.train()
+    conv.zero_grad()
+    conv.forward(x)
+    conv.backward(d)
+    assert np.allclose(conv._gradient["weight"], g_eval, atol=1e-10, rtol=0)

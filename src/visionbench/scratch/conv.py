@@ -17,6 +17,8 @@ from visionbench.scratch.module import Module
 
 __all__ = ["Conv1D", "Conv2D"]
 
+EVAL_CHUNK_BYTES = 64 << 20  # largest im2col matrix built at once in eval mode
+
 
 class _ConvNd(Module):
     """Shared core; the weight is stored (*kernel, chan_in, chan_out) and viewed as (kh, kw, chan_in, chan_out)."""
@@ -69,13 +71,26 @@ class _ConvNd(Module):
     def forward(self, X: np.ndarray) -> np.ndarray:
         self._input = X
         X4 = self._as4d(X)
+        if not self.training:
+            # Inference keeps no columns and bounds their size: large eval batches go through in chunks.
+            self._cols = None
+            kh, kw, sh, sw, ph, pw = self._geom()
+            per_sample = out_size(X4.shape[1], kh, sh, ph) * out_size(X4.shape[2], kw, sw, pw) * kh * kw * X4.shape[3]
+            chunk = max(1, EVAL_CHUNK_BYTES // max(1, per_sample * X4.itemsize))
+            if X4.shape[0] > chunk:
+                parts = [self._conv4d(X4[i : i + chunk])[0] for i in range(0, X4.shape[0], chunk)]
+                return self._from4d(np.concatenate(parts))
+            return self._from4d(self._conv4d(X4)[0])
+        out, self._cols = self._conv4d(X4)
+        return self._from4d(out)
+
+    def _conv4d(self, X4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cols, Ho, Wo = self._columns(X4)
-        self._cols = cols
         w2 = self._parameters["weight"].reshape(-1, self.chan_out)  # (kh*kw*Cin, Cout)
         out = cols @ w2
         if self.has_bias:
             out += self._parameters["bias"]
-        return self._from4d(out.reshape(X4.shape[0], Ho, Wo, self.chan_out))  # (B, Ho, Wo, Cout)
+        return out.reshape(X4.shape[0], Ho, Wo, self.chan_out), cols  # (B, Ho, Wo, Cout)
 
     def backward_update_gradient(self, input: np.ndarray, delta: np.ndarray) -> None:
         cols = self._cols if (input is self._input and self._cols is not None) else self._columns(self._as4d(input))[0]
