@@ -171,7 +171,9 @@ def render_table_rich(summary: Sequence[dict[str, Any]]) -> Table:
     """The summary as a :class:`rich.table.Table` for the terminal (same cells as the Markdown table)."""
     several = len({a["dataset"] for a in summary}) > 1
     table = Table(title="Comparison (mean ± std over seeds)" if any(a["n_seeds"] > 1 for a in summary) else None)
-    table.add_column("Model", style="bold")
+    # Model names are never truncated; the numeric columns shrink first.
+    table.add_column("Model", style="bold", no_wrap=True, min_width=max((len(str(a["model"])) for a in summary),
+                                                                        default=5))
     if several:
         table.add_column("Dataset")
     table.add_column("Runs", justify="right")
