@@ -154,3 +154,42 @@ def test_autoencoder_gradients_match_torch(tied: bool) -> None:
     for n, _, g in ae.named_parameters():
         assert np.abs(g - params[n].grad.numpy()).max() < 1e-10, n
     assert ae.encode(x).shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("factory", "shape"),
+    [
+        (lambda: Linear(4, 3, dtype=F64), (5, 4)),
+        (lambda: Conv2D(3, 2, 3, stride=2, padding=1, dtype=F64), (2, 5, 5, 2)),
+        (lambda: BatchNorm(3, dtype=F64), (6, 3)),
+    ],
+    ids=["linear", "conv2d", "batchnorm"],
+)
+def test_accumulation_for_every_parametrised_layer(factory, shape: tuple[int, ...]) -> None:
+    layer = factory()
+    x = rng.standard_normal(shape)
+    d = rng.standard_normal(layer.forward(x).shape)
+    layer.backward_update_gradient(x, d)
+    once = {n: g.copy() for n, _, g in layer.named_parameters()}
+    layer.backward_update_gradient(x, d)
+    before = {n: p.copy() for n, p, _ in layer.named_parameters()}
+    for n, _, g in layer.named_parameters():
+        assert np.allclose(g, 2 * once[n])
+    layer.update_parameters(0.5)
+    for n, p, _ in layer.named_parameters():
+        assert np.allclose(p, before[n] - 0.5 * 2 * once[n])
+    layer.zero_grad()
+    assert all(not g.any() for _, _, g in layer.named_parameters())
+
+
+def test_init_schemes() -> None:
+    from visionbench.scratch.init import init_weight
+
+    r = np.random.default_rng(0)
+    w = init_weight((400, 600), "xavier", r)
+    assert w.dtype == np.float32 and np.abs(w).max() <= np.sqrt(6 / 1000)
+    assert abs(w.std() - np.sqrt(2 / 1000)) < 0.002  # uniform(-b, b) has std b / sqrt(3)
+    he = init_weight((3, 3, 64, 32), "he", r, dtype=np.float64)
+    assert he.dtype == np.float64 and abs(he.std() - np.sqrt(2 / (9 * 64))) < 0.005
+    with pytest.raises(ValueError, match="unknown init"):
+        init_weight((2, 2), "bogus", r)  # type: ignore[arg-type]
