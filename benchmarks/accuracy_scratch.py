@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=None, help="stop after the epoch that crosses this budget")
     ap.add_argument("--weight-decay", type=float, default=None)
     ap.add_argument("--label-smoothing", type=float, default=None)
-    ap.add_argument("--model-kwargs", default="{}", help='JSON, e.g. \'{"dropout": 0.2}\'')
+    ap.add_argument("--model-kwargs", default="{}", help="JSON, e.g. '{\"dropout\": 0.2}'")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
