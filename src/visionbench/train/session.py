@@ -93,7 +93,10 @@ def build_session(cfg: TrainConfig) -> Session:
     cfg.validate()
     entry = get_entry(cfg.model)
     if cfg.threads:
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(cfg.threads)
+        threadpool_limits(limits=cfg.threads)  # NumPy's BLAS too: the NumPy engine runs on it
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, img_size=cfg.img_size)
     cfg = cfg.resolve(entry.recipe, dataset.name, dataset.img_size)
     cfg.validate()
