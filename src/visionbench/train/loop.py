@@ -125,6 +125,9 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
                           "test_size": len(session.dataset.test), **session.dataset.info},
             normalization={"mean": session.mean.tolist(), "std": session.std.tolist()},
         )
+        transfer = getattr(getattr(backend, "model", None), "transfer_info", None)
+        if transfer:  # where pretrained weights came from and which tensors were not loaded
+            config_out["transfer"] = transfer
         write_json(run_dir / "config.json", config_out)
     else:
         last = _checkpoint_path(run_dir, "last", session)
