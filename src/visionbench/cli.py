@@ -137,7 +137,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from visionbench.experiments.compare import MAIN_JOB_MODELS, CompareConfig, compare_runs, run_comparison
+    from visionbench.experiments.compare import (
+        MAIN_JOB_EPOCHS,
+        MAIN_JOB_MODELS,
+        CompareConfig,
+        compare_runs,
+        run_comparison,
+    )
     from visionbench.report.build import render_table_rich
 
     console = _console()
@@ -150,7 +156,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             dataset=args.dataset or "digits",
             models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else MAIN_JOB_MODELS,
             seeds=args.seeds or [0],
-            epochs=args.epochs,
+            # The main job (no --models) has a fixed budget; an explicit list uses each model's recipe by default.
+            epochs=args.epochs if args.epochs is not None or args.models else MAIN_JOB_EPOCHS,
             output_dir=args.output_dir or "comparisons",
             train_overrides=overrides,
         )
