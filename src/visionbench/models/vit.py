@@ -244,7 +244,10 @@ register_model(
     "vit_tutorial",
     _create_vit,
     family="vit",
-    recipe=Recipe(epochs=10, batch_size=128, optimizer="adam", lr=5e-3, weight_decay=0.0, schedule="cosine"),
+    # The tutorial's Adam at 5e-3 for its 60k MNIST images; on digits' 1.2k images, 4x more steps per example and
+    # no augmentation (measured: 84 % at 30 epochs against 38 % with the tutorial's settings and shifts).
+    recipe=Recipe(epochs=10, batch_size=128, optimizer="adam", lr=5e-3, weight_decay=0.0, schedule="cosine",
+                  per_dataset={"digits": {"epochs": 30, "batch_size": 32, "lr": 2e-2, "augment": "none"}}),
     # 4x4 patches of an 8x8 image would leave 4 tokens: the pipeline resizes anything smaller than 16 px up.
     min_img_size=16,
     description="the LAB 2 tutorial's ViT: 4x4 patches, hidden 8, 2 blocks, 2 heads, sinusoidal positions (logits out)",
