@@ -1,5 +1,7 @@
 """Model families; importing this package registers every variant (see ``_registry.py``)."""
 
+# One module per family; each registers its variants on import.
+from visionbench.models import alexnet, cnn, mlp, regnet, resnet, scratch_models, vgg, vit  # noqa: F401
 from visionbench.models._registry import (
     ModelEntry,
     Recipe,
@@ -9,12 +11,6 @@ from visionbench.models._registry import (
     list_models,
     register_model,
 )
-
-# One module per family; each registers its variants on import.
-from visionbench.models import mlp, cnn  # noqa: E402,F401,I001
-from visionbench.models import scratch_models  # noqa: E402,F401
-from visionbench.models import resnet, regnet  # noqa: E402,F401
-from visionbench.models import vit, alexnet, vgg  # noqa: E402,F401
 
 __all__ = [
     "ModelEntry",
