@@ -8,6 +8,7 @@ average pooling and a two-layer head with dropout. Stages are data (a tuple of (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -29,6 +30,8 @@ class CNN(Classifier):
         hidden: width of the head's hidden layer (0: a single Linear).
         dropout: dropout before each Linear of the head.
         drop2d: channel dropout after each pooled stage.
+        global_pool: ``avg`` (global average pooling, any input size) or ``flatten`` (keeps where features are,
+            which helps on centred 28x28 images, at the cost of a head sized for ``img_size``).
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class CNN(Classifier):
         hidden: int = 128,
         dropout: float = 0.3,
         drop2d: float = 0.0,
+        global_pool: Literal["avg", "flatten"] = "avg",
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -56,16 +60,16 @@ class CNN(Classifier):
                 if drop2d > 0:
                     blocks.append(nn.Dropout2d(drop2d))
         self.features = nn.Sequential(*blocks)
-        self.num_features = prev
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.num_features = prev if global_pool == "avg" else prev * size * size
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()) if global_pool == "avg" else nn.Flatten()
         self.hidden = hidden
         self.dropout = dropout
         self.pre_logits = (
-            nn.Sequential(nn.Dropout(dropout), nn.Linear(prev, hidden), nn.ReLU(inplace=True))
+            nn.Sequential(nn.Dropout(dropout), nn.Linear(self.num_features, hidden), nn.ReLU(inplace=True))
             if hidden
             else nn.Identity()
         )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden or prev, num_classes))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden or self.num_features, num_classes))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -92,10 +96,21 @@ _RECIPE = Recipe(
     schedule="onecycle",
     label_smoothing=0.1,
     augment="auto",
-    per_dataset={"digits": {"epochs": 40, "batch_size": 64}},
+    per_dataset={
+        # Measured here: digits 98.44 / 97.78 / 99.33 % (seeds 0/1/2, mean 98.5 %), shifts did not help at 8x8;
+        # Fashion-MNIST 91.19 % in 230 s of training on 2 threads (6 epochs fit the 5-minute budget).
+        "digits": {"epochs": 40, "batch_size": 64, "augment": "none"},
+        "fashion-mnist": {"epochs": 6, "batch_size": 256, "lr": 4e-3, "augment": "none"},
+    },
 )
+# Two stages and a flattened head: cheaper per image than `cnn` (more epochs fit a budget) and it keeps where the
+# features are. Measured here on Fashion-MNIST: 92.56 % in 275 s of training (10 epochs, 2 threads).
+_FLAT_RECIPE = Recipe(**{**_RECIPE.as_dict(), "batch_size": 256, "lr": 4e-3, "augment": "none"},
+                      per_dataset={"digits": {"epochs": 40, "batch_size": 64}, "fashion-mnist": {"epochs": 10}})
 
 register_model("cnn", _build, family="cnn", recipe=_RECIPE, default=True,
                description="LAB 2 CNN: 3 conv stages (32-64-128) with BatchNorm, max-pool, dropout head")
+register_model("cnn_flat", _build, family="cnn", recipe=_FLAT_RECIPE, stages=((32, 1), (64, 1)),
+               global_pool="flatten", description="LAB 2 CNN with 2 stages (32-64) and a flattened 128-wide head")
 register_model("cnn_wide", _build, family="cnn", recipe=_RECIPE, stages=((64, 2), (128, 2), (256, 1)),
                hidden=256, drop2d=0.1, description="wider LAB 2 CNN: 2 convs per stage (64-128-256)")
