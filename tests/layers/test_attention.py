@@ -8,15 +8,6 @@ import torch
 from visionbench.layers.attention import Attention
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("dim,heads,n", [(8, 2, 50), (24, 3, 17), (16, 1, 5)])
 def test_fused_matches_written_out(dim: int, heads: int, n: int) -> None:
     torch.manual_seed(0)

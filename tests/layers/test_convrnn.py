@@ -8,16 +8,6 @@ import torch.nn.functional as F
 
 from visionbench.layers.convrnn import ConvGRUCell, ConvLSTMCell, ConvRNNCell, GateConv
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 B, CIN, CH, S = 2, 4, 6, 5
 
 

@@ -9,16 +9,6 @@ import torch.nn.functional as F
 from visionbench.layers.se import SqueezeExcite
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-
 def test_se_matches_hand_computation() -> None:
     torch.manual_seed(0)
     se = SqueezeExcite(32).double()

@@ -13,15 +13,6 @@ from visionbench.layers.patch_embed import PatchEmbed
 from visionbench.layers.pos_embed import sincos_1d, sincos_2d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("n,d", [(50, 8), (5, 7), (3, 1)])
 def test_sincos_1d_matches_formula(n: int, d: int) -> None:
     table = sincos_1d(n, d)

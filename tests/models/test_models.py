@@ -27,15 +27,6 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 NUM_CLASSES = 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _setup(name: str) -> tuple[dict[str, Any], int, int]:
     entry = get_entry(name)
     extra = dict(OVERRIDES.get(name, {}))

@@ -15,15 +15,6 @@ from visionbench.models.regnet import RegNet, RegulatedBasicBlock, RegulatedBott
 from visionbench.models.resnet import BasicBlock
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -16,16 +16,6 @@ from visionbench.errors import ConfigError, RunError, VisionbenchError
 from visionbench.models import create_model
 from visionbench.models._transfer import apply_freeze, load_matching, load_state_dict_file, param_groups
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 SMALL = dict(num_classes=10, in_chans=1, img_size=28, head_width=32)
 
 

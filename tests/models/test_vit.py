@@ -8,16 +8,6 @@ import torch
 from visionbench.models import create_model, list_models
 from visionbench.models.vit import VisionTransformer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: extra threads only add spin-wait overhead, badly so when other jobs share the CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = dict(embed_dim=16, depth=2, num_heads=2, mlp_ratio=2.0)
 
 
