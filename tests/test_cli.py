@@ -111,3 +111,7 @@ def test_datasets_lists_digits_as_found(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "digits" in out and "found" in out
+
+
+def test_resume_refuses_other_training_flags(capsys, tmp_path):
+    _one_line_error(capsys, ["train", "--resume", str(tmp_path), "--epochs", "5"], "--epochs", "--resume")

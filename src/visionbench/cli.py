@@ -106,6 +106,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         from visionbench.train import TrainConfig
 
+        extra = [k for k in _TRAIN_KEYS + ("config", "weights", "init_from", "freeze")
+                 if k != "quiet" and getattr(args, k, None) is not None] + (["model_arg"] if args.model_arg else [])
+        if extra:
+            flag = "--" + extra[0].replace("_", "-")
+            raise ConfigError(f"--resume continues a run with its saved configuration; drop {flag} (or start a new "
+                              f"run without --resume)")
         cfg = TrainConfig(model=args.model, quiet=bool(args.quiet)) if args.model else None
         result = train(cfg, resume=args.resume)
     else:
