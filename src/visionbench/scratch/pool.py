@@ -101,7 +101,13 @@ class _AvgPool(_Pool2d):
 
 
 class _As1d:
-    """Mixin: a (B, L, C) signal is a (B, 1, L, C) image."""
+    """Mixin: a (B, L, C) signal is a (B, 1, L, C) image, pooled by 1 x ``k_size`` windows."""
+
+    def __init__(self, k_size: int, stride: int | None = None) -> None:
+        super().__init__((1, k_size), (1, k_size if stride is None else stride))  # type: ignore[call-arg]
+
+    def extra_repr(self) -> str:
+        return f"{self.kernel[1]}, stride={self.stride_hw[1]}"  # type: ignore[attr-defined]
 
     def _as4d(self, X: np.ndarray) -> np.ndarray:
         return X[:, None]  # (B, 1, L, C)
@@ -150,12 +156,6 @@ class MaxPool1D(_As1d, _MaxPool):
         stride: step between windows (``k_size`` when omitted).
     """
 
-    def __init__(self, k_size: int, stride: int | None = None) -> None:
-        super().__init__((1, k_size), (1, k_size if stride is None else stride))
-
-    def extra_repr(self) -> str:
-        return f"{self.kernel[1]}, stride={self.stride_hw[1]}"
-
 
 class AvgPool1D(_As1d, _AvgPool):
     """Mean over windows of ``k_size`` of (B, L, C).
@@ -164,9 +164,3 @@ class AvgPool1D(_As1d, _AvgPool):
         k_size: window length.
         stride: step between windows (``k_size`` when omitted).
     """
-
-    def __init__(self, k_size: int, stride: int | None = None) -> None:
-        super().__init__((1, k_size), (1, k_size if stride is None else stride))
-
-    def extra_repr(self) -> str:
-        return f"{self.kernel[1]}, stride={self.stride_hw[1]}"

@@ -24,7 +24,7 @@ import torch
 from visionbench import profile
 from visionbench.errors import RunError
 from visionbench.metrics import classification_metrics
-from visionbench.runs import new_run_dir, read_run, unique_dir, write_history, write_json
+from visionbench.runs import Run, new_run_dir, read_run, unique_dir, write_history, write_json
 from visionbench.train.config import TrainConfig
 from visionbench.train.progress import EpochProgress
 from visionbench.train.schedule import lr_at
@@ -78,7 +78,7 @@ def _checkpoint_path(run_dir: Path, name: str, session: Session) -> Path:
     return run_dir / "checkpoints" / f"{name}{session.backend.checkpoint_suffix}"
 
 
-def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Path, TrainConfig, dict[str, Any]]:
+def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Run, TrainConfig]:
     run = read_run(resume)
     saved = {k: v for k, v in run.config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
     if cfg is not None and cfg.model != saved.get("model"):
@@ -87,7 +87,7 @@ def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Path, 
     resumed = TrainConfig.from_dict(saved, source=str(run.path / "config.json"))
     if cfg is not None:
         resumed = dataclasses.replace(resumed, quiet=cfg.quiet)
-    return run.path, resumed, run.config
+    return run, resumed
 
 
 def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -> TrainResult:
@@ -98,7 +98,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
         resume: a run directory to continue from its last checkpoint.
     """
     if resume is not None:
-        run_dir, cfg, _ = _prepare_resume(resume, cfg)
+        run, cfg = _prepare_resume(resume, cfg)
+        run_dir = run.path
     elif cfg is None:
         raise ValueError("train() needs a config or a run directory to resume")
     else:
@@ -267,14 +268,15 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
 
 def evaluate_run(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
     """Re-evaluate a run's best checkpoint on the test set, update its results.json and return the metrics."""
-    path, cfg, _ = _prepare_resume(run_dir, None)
+    run, cfg = _prepare_resume(run_dir, None)
+    path = run.path
     session = build_session(dataclasses.replace(cfg, quiet=quiet))
     ckpt = _checkpoint_path(path, "best", session)
     if not ckpt.is_file():
         raise RunError(f"{path}: no checkpoint {ckpt.name} to evaluate; the run ended before its first epoch")
     session.backend.load(ckpt, weights_only=True)
     test, seconds = evaluate_split(session, session.dataset.test.images, session.dataset.test.labels)
-    results = read_run(path).results or {}
+    results = run.results or {}
     results.update({f"test_{k}": test[k] for k in ("accuracy", "macro_f1", "loss", "top5_accuracy")})
     results.update(per_class=test["per_class"], confusion_matrix=test["confusion_matrix"],
                    inference_images_per_second=len(session.dataset.test) / seconds if seconds > 0 else None)
