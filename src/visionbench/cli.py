@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from visionbench.data._base import AUGMENT_PRESETS
 from visionbench.errors import ConfigError, VisionbenchError
 
 __all__ = ["main", "build_parser"]
@@ -60,7 +61,7 @@ def _add_training_flags(p: argparse.ArgumentParser, *, full: bool) -> None:
     h.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
     h.add_argument("--warmup-epochs", type=float)
     h.add_argument("--label-smoothing", type=float)
-    h.add_argument("--augment", choices=["auto", "none", "shift", "crop-flip"])
+    h.add_argument("--augment", choices=["auto", *AUGMENT_PRESETS])
     h.add_argument("--val-split", type=float, help="fraction of the training set held out (default 0.1)")
     h.add_argument("--seed", type=int, help="seed of everything random (default 0)")
     h.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")

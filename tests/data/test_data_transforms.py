@@ -8,6 +8,7 @@ import torch
 
 from visionbench.data import Split
 from visionbench.data.transforms import (
+    AUGMENT_PRESETS,
     augment_batch,
     channel_stats,
     default_augment,
@@ -36,7 +37,7 @@ def test_shift_amount() -> None:
     assert shift_amount(28) == 2 and shift_amount(8) == 1 and shift_amount(16) == 1 and shift_amount(32) == 2
 
 
-@pytest.mark.parametrize("preset", ["none", "shift", "crop-flip"])
+@pytest.mark.parametrize("preset", AUGMENT_PRESETS)
 def test_augment_shapes_and_determinism(preset: str) -> None:
     x = torch.randn(16, 3, 12, 12)
     a = augment_batch(x, preset, torch.Generator().manual_seed(3))
@@ -74,6 +75,28 @@ def test_flip_happens() -> None:
     y = augment_batch(x, "crop-flip", torch.Generator().manual_seed(0), pad=0)
     flipped = (y == x.flip(3)).all(dim=(1, 2, 3))
     assert 10 < int(flipped.sum()) < 54
+
+
+def test_flip_preset_only_mirrors() -> None:
+    x = torch.randn(64, 2, 6, 6)
+    y = augment_batch(x, "flip", torch.Generator().manual_seed(0))
+    same = (y == x).all(dim=(1, 2, 3))
+    mirrored = (y == x.flip(3)).all(dim=(1, 2, 3))
+    assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
+
+
+def test_shift_flip_is_a_shift_then_a_flip() -> None:
+    x = torch.randn(32, 1, 14, 14)
+    gen_a, gen_b = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    y = augment_batch(x, "shift-flip", gen_a, fill=-1.0)
+    shifted = augment_batch(x, "shift", gen_b, fill=-1.0)
+    flip = torch.rand(32, generator=gen_b) < 0.5
+    torch.testing.assert_close(y, torch.where(flip[:, None, None, None], shifted.flip(3), shifted))
+
+
+def test_unknown_preset_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="shift-flip"):
+        augment_batch(torch.zeros(1, 1, 4, 4), "rotate", torch.Generator())  # type: ignore[arg-type]
 
 
 def test_default_augment_and_resize() -> None:

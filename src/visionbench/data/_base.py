@@ -8,11 +8,16 @@ uses ``len(images)``, ``images.shape``, ``images.dtype`` and ``images[index_arra
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
-__all__ = ["Split", "Dataset"]
+__all__ = ["Split", "Dataset", "AugmentPreset", "AUGMENT_PRESETS"]
+
+# Here (torch-free) rather than in ``transforms`` so that the CLI can list the choices without importing torch.
+AugmentPreset = Literal["none", "shift", "flip", "shift-flip", "crop-flip"]
+#: Every augmentation preset, in the order the help lists them (the CLI, the config and the recipes check this).
+AUGMENT_PRESETS: tuple[str, ...] = get_args(AugmentPreset)
 
 
 @dataclass

@@ -9,16 +9,16 @@ normalisation), which is what the background of digit-like sets is and what "zer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from visionbench.data._base import Split
+from visionbench.data._base import AUGMENT_PRESETS, AugmentPreset, Split
 
 __all__ = [
     "AugmentPreset",
+    "AUGMENT_PRESETS",
     "channel_stats",
     "to_tensor_batch",
     "pixel_zero_fill",
@@ -28,7 +28,6 @@ __all__ = [
     "resize_batch",
 ]
 
-AugmentPreset = Literal["none", "shift", "crop-flip"]
 _DIGIT_LIKE = ("digits", "mnist", "kmnist", "usps")
 _CHUNK = 4096
 
@@ -126,7 +125,8 @@ def augment_batch(
     Args:
         x: images (B, C, H, W), normalised or not.
         preset: ``none``; ``shift`` = random integer translation of up to :func:`shift_amount` pixels on each axis;
-            ``crop-flip`` = pad ``pad`` + random crop back to (H, W) + random horizontal flip with probability 1/2.
+            ``flip`` = random horizontal flip with probability 1/2 and nothing else; ``shift-flip`` = ``shift`` then
+            ``flip``; ``crop-flip`` = pad ``pad`` + random crop back to (H, W) + random horizontal flip.
         generator: the only source of randomness, so a seeded generator gives the same batch twice.
         fill: value of the invented pixels, a scalar or one per channel (see :func:`pixel_zero_fill`).
         pad: padding of ``crop-flip``.
@@ -140,13 +140,15 @@ def augment_batch(
         raise ValueError(f"augment_batch expects (B, C, H, W), got shape {tuple(x.shape)}")
     fill_t = torch.as_tensor(fill, dtype=torch.float32).to(x.device).flatten()
     fill_t = fill_t.expand(x.shape[1]) if fill_t.numel() == 1 else fill_t
+    if preset in ("shift", "shift-flip", "crop-flip"):
+        amount = pad if preset == "crop-flip" else shift_amount(max(x.shape[2], x.shape[3]))
+        x = _pad_crop(x, amount, fill_t, generator)
+    elif preset != "flip":
+        raise ValueError(f"unknown augmentation preset {preset!r}; use one of {', '.join(AUGMENT_PRESETS)}")
     if preset == "shift":
-        return _pad_crop(x, shift_amount(max(x.shape[2], x.shape[3])), fill_t, generator)
-    if preset == "crop-flip":
-        out = _pad_crop(x, pad, fill_t, generator)
-        flip = torch.rand(x.shape[0], generator=generator, device=generator.device).to(x.device) < 0.5
-        return torch.where(flip[:, None, None, None], out.flip(3), out)
-    raise ValueError(f"unknown augmentation preset {preset!r}; use none, shift or crop-flip")
+        return x
+    flip = torch.rand(x.shape[0], generator=generator, device=generator.device).to(x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 def default_augment(dataset_name: str, img_size: int) -> AugmentPreset:

@@ -46,7 +46,7 @@ class Recipe:
     schedule: Literal["constant", "step", "cosine", "onecycle"] = "cosine"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
-    augment: Literal["auto", "none", "shift", "crop-flip"] = "auto"
+    augment: Literal["auto", "none", "shift", "flip", "shift-flip", "crop-flip"] = "auto"
     per_dataset: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def for_dataset(self, dataset: str, img_size: int | None = None) -> Recipe:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from visionbench.data._base import AUGMENT_PRESETS
 from visionbench.errors import ConfigError
 from visionbench.models._registry import Recipe
 
@@ -57,7 +58,7 @@ class TrainConfig:
     schedule: Literal["constant", "step", "cosine", "onecycle"] | None = None
     warmup_epochs: float | None = None
     label_smoothing: float | None = None
-    augment: Literal["auto", "none", "shift", "crop-flip"] | None = None
+    augment: Literal["auto", "none", "shift", "flip", "shift-flip", "crop-flip"] | None = None
     val_split: float = 0.1
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -103,8 +104,8 @@ class TrainConfig:
              f"--optimizer must be sgd, adam or adamw (got {self.optimizer!r})"),
             (self.schedule in (None, "constant", "step", "cosine", "onecycle"),
              f"--schedule must be constant, step, cosine or onecycle (got {self.schedule!r})"),
-            (self.augment in (None, "auto", "none", "shift", "crop-flip"),
-             f"--augment must be auto, none, shift or crop-flip (got {self.augment!r})"),
+            (self.augment is None or self.augment in ("auto", *AUGMENT_PRESETS),
+             f"--augment must be one of auto, {', '.join(AUGMENT_PRESETS)} (got {self.augment!r})"),
             (self.device in ("auto", "cpu", "cuda"), f"--device must be auto, cpu or cuda (got {self.device!r})"),
         ]
         for ok, message in checks:
