@@ -86,3 +86,11 @@ def test_model_seeded_determinism(name: str) -> None:
     b.eval()
     with torch.no_grad():
         torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_recipes_never_mirror_digits(name: str) -> None:
+    """A mirrored digit is another symbol: no recipe may give a digit set a flipping augmentation preset."""
+    recipe = get_entry(name).recipe
+    for dataset, size in (("digits", 8), ("mnist", 28), ("kmnist", 28), ("usps", 16)):
+        assert recipe.for_dataset(dataset, size).augment in ("auto", "none", "shift"), (name, dataset)

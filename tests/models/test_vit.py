@@ -12,7 +12,7 @@ TINY = dict(embed_dim=16, depth=2, num_heads=2, mlp_ratio=2.0)
 
 
 def test_variants_registered() -> None:
-    assert {"vit_tutorial", "vit_tiny_patch4", "vit_small_patch4"} <= set(list_models("vit*"))
+    assert {"vit_tutorial", "vit_tiny_patch4", "vit_tiny_convstem", "vit_small_patch4"} <= set(list_models("vit*"))
 
 
 def test_vit_tutorial_configuration_and_logits() -> None:
@@ -89,3 +89,19 @@ def test_bad_options() -> None:
         VisionTransformer(global_pool="max", **TINY)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pos_embed"):
         VisionTransformer(pos_embed="rope", **TINY)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="power of two"):
+        VisionTransformer(stem="conv", patch_size=6, **TINY)
+    with pytest.raises(ValueError, match="stem"):
+        VisionTransformer(stem="resnet", **TINY)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("img_size", "patch_size"), [(28, 4), (32, 4), (30, 4), (16, 2), (32, 8)])
+def test_conv_stem_gives_the_patch_grid(img_size: int, patch_size: int) -> None:
+    """The convolutional stem yields the same token grid as patchify, with log2(p) stride-2 3x3 convs + a 1x1."""
+    conv = VisionTransformer(img_size=img_size, patch_size=patch_size, stem="conv", **TINY)
+    plain = VisionTransformer(img_size=img_size, patch_size=patch_size, **TINY)
+    x = torch.randn(2, 1, img_size, img_size)
+    assert conv.forward_features(x).shape == plain.forward_features(x).shape
+    convs = [m for m in conv.patch_embed.proj.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride for c in convs[:-1]] == [(2, 2)] * (patch_size.bit_length() - 1)
+    assert convs[-1].kernel_size == (1, 1) and convs[-1].out_channels == TINY["embed_dim"]

@@ -5,6 +5,12 @@ tutorial's ``nn.Linear`` on unfolded patches), computed without materialising th
 
 Inputs whose side is not a multiple of the patch size are zero-padded on the right and bottom to the next multiple
 (``padding="pad"``, the default), or rejected (``padding="strict"``); the pipeline can also resize the images first.
+
+``stem="conv"`` replaces the single patchify projection by the convolutional stem of Xiao et al. 2021 ("Early
+convolutions help transformers see better", arXiv 2106.14881): log2(p) 3x3 convolutions of stride 2, each followed
+by BatchNorm and ReLU, widths doubling up to ``embed_dim``, then a 1x1 convolution to ``embed_dim``. It gives the
+same token grid for a fraction of the transformer's FLOPs and trains faster and more stably on small data; the
+result is a hybrid (no longer a pure ViT), so it is an option, off by default.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class PatchEmbed(nn.Module):
         padding: ``"pad"`` zero-pads the right/bottom border up to a multiple of the patch; ``"strict"`` raises
             ``ValueError`` at construction when the size is not a multiple.
         bias: whether the projection has a bias.
+        stem: ``"patch"`` (one linear projection per patch) or ``"conv"`` (the convolutional stem above; the patch
+            size must then be a power of two).
     """
 
     def __init__(
@@ -43,6 +51,7 @@ class PatchEmbed(nn.Module):
         embed_dim: int = 192,
         padding: Literal["pad", "strict"] = "pad",
         bias: bool = True,
+        stem: Literal["patch", "conv"] = "patch",
     ) -> None:
         super().__init__()
         self.img_size = _pair(img_size)
@@ -53,7 +62,12 @@ class PatchEmbed(nn.Module):
         self.grid_size = (math.ceil(h / patch_size), math.ceil(w / patch_size))
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.pad_hw = (self.grid_size[0] * patch_size - h, self.grid_size[1] * patch_size - w)
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size, bias=bias)
+        if stem == "patch":
+            self.proj: nn.Module = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size, bias=bias)
+        elif stem == "conv":
+            self.proj = _conv_stem(in_chans, embed_dim, patch_size, bias)
+        else:
+            raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}")
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) != self.img_size:
@@ -65,3 +79,18 @@ class PatchEmbed(nn.Module):
             x = F.pad(x, (0, self.pad_hw[1], 0, self.pad_hw[0]))
         x = self.proj(x)  # (B, D, Gh, Gw)
         return x.flatten(2).transpose(1, 2)  # (B, Gh*Gw, D)
+
+
+def _conv_stem(in_chans: int, embed_dim: int, patch_size: int, bias: bool) -> nn.Sequential:
+    """log2(p) x [3x3 conv stride 2, BN, ReLU] with widths embed_dim / 2^(k-1), ..., embed_dim, then a 1x1 conv."""
+    n = patch_size.bit_length() - 1
+    if patch_size < 2 or 1 << n != patch_size:
+        raise ValueError(f"stem='conv' needs a patch size that is a power of two >= 2, got {patch_size}")
+    layers: list[nn.Module] = []
+    c_in = in_chans
+    for k in range(n):
+        c_out = max(embed_dim >> (n - 1 - k), 8)
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        c_in = c_out
+    layers.append(nn.Conv2d(c_in, embed_dim, 1, bias=bias))
+    return nn.Sequential(*layers)

@@ -91,6 +91,8 @@ class VisionTransformer(nn.Module):
         drop_path_rate: stochastic depth of the last block; block i uses ``drop_path_rate * i / (depth - 1)``.
         fused_attn: use ``scaled_dot_product_attention`` instead of the written-out attention.
         patch_padding: ``"pad"`` zero-pads sides that are not a multiple of the patch, ``"strict"`` refuses them.
+        stem: ``"patch"`` (the ViT's linear patch projection) or ``"conv"`` (Xiao et al.'s convolutional stem, see
+            ``layers/patch_embed.py``; a hybrid).
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class VisionTransformer(nn.Module):
         drop_path_rate: float = 0.0,
         fused_attn: bool = False,
         patch_padding: Literal["pad", "strict"] = "pad",
+        stem: Literal["patch", "conv"] = "patch",
     ) -> None:
         super().__init__()
         if global_pool not in ("token", "avg"):
@@ -128,7 +131,7 @@ class VisionTransformer(nn.Module):
         self.global_pool = global_pool
         self.num_prefix_tokens = 1 if class_token else 0
 
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, padding=patch_padding)
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, padding=patch_padding, stem=stem)
         num_tokens = self.patch_embed.num_patches + self.num_prefix_tokens
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if class_token else None
         if pos_embed == "learned":
@@ -274,6 +277,23 @@ register_model(
     num_heads=4,
     mlp_ratio=2.0,
     global_pool="avg",
+)
+register_model(
+    "vit_tiny_convstem",
+    _create_vit,
+    family="vit",
+    recipe=_VIT_TINY_RECIPE,
+    min_img_size=16,
+    description="vit_tiny_patch4 with Xiao et al.'s convolutional stem (two 3x3 stride-2 convs + 1x1) instead of "
+    "the patch projection: a hybrid",
+    arch="vit_tiny_convstem",
+    patch_size=4,
+    embed_dim=64,
+    depth=6,
+    num_heads=4,
+    mlp_ratio=2.0,
+    global_pool="avg",
+    stem="conv",
 )
 register_model(
     "vit_small_patch4",
