@@ -224,7 +224,8 @@ def _create_vit(
 
 # AdamW + warm-up + cosine + label smoothing: the DeiT recipe scaled down. The tiny variant's settings are the ones
 # measured on Fashion-MNIST (benchmarks/vit_fashion_mnist.py, docs/models.md): lr 2e-3 with half an epoch of warm-up
-# was ahead of lr 1e-3 with one epoch at epochs 1-3 (a weak comparison: 8- vs 6-epoch schedules); no augmentation.
+# was ahead of lr 1e-3 with one epoch at epochs 1-3 (a weak comparison: 8- vs 6-epoch schedules). Fashion-MNIST: no
+# augmentation, 12 epochs (about 16 minutes on 2 cores; 88.72 % measured; 14 epochs with flips gave 88.64 %).
 _VIT_TINY_RECIPE = Recipe(
     epochs=10,
     batch_size=128,
@@ -235,7 +236,13 @@ _VIT_TINY_RECIPE = Recipe(
     warmup_epochs=0.5,
     label_smoothing=0.1,
     augment="auto",
-    per_dataset={"fashion-mnist": {"epochs": 8, "augment": "none"}, "small": {"epochs": 60}, "digits": {"epochs": 60}},
+    per_dataset={"fashion-mnist": {"epochs": 12, "augment": "none"}, "small": {"epochs": 60}, "digits": {"epochs": 60}},
+)
+# The conv stem learns faster (87.1 % validation after 4 epochs against 83.1 %): 13 epochs on Fashion-MNIST fit in
+# about 18 minutes on 2 cores (90.86 % measured).
+_VIT_CONVSTEM_RECIPE = Recipe(
+    **_VIT_TINY_RECIPE.as_dict(),
+    per_dataset={**_VIT_TINY_RECIPE.per_dataset, "fashion-mnist": {"epochs": 13, "augment": "none"}},
 )
 # Not measured here: the same recipe at the usual lr for a wider model.
 _VIT_SMALL_RECIPE = Recipe(
@@ -282,7 +289,7 @@ register_model(
     "vit_tiny_convstem",
     _create_vit,
     family="vit",
-    recipe=_VIT_TINY_RECIPE,
+    recipe=_VIT_CONVSTEM_RECIPE,
     min_img_size=16,
     description="vit_tiny_patch4 with Xiao et al.'s convolutional stem (two 3x3 stride-2 convs + 1x1) instead of "
     "the patch projection: a hybrid",
