@@ -250,71 +250,52 @@ _VIT_SMALL_RECIPE = Recipe(
     per_dataset={"small": {"epochs": 60}, "digits": {"epochs": 60}},
 )
 
-register_model(
-    "vit_tutorial",
-    _create_vit,
-    family="vit",
+_TUTORIAL_RECIPE = Recipe(
     # The tutorial's Adam at 5e-3 for its 60k MNIST images; on digits' 1.2k images, 4x more steps per example and
     # no augmentation (measured: 84 % at 30 epochs against 38 % with the tutorial's settings and shifts).
-    recipe=Recipe(epochs=10, batch_size=128, optimizer="adam", lr=5e-3, weight_decay=0.0, schedule="cosine",
-                  per_dataset={"digits": {"epochs": 30, "batch_size": 32, "lr": 2e-2, "augment": "none"}}),
-    # 4x4 patches of an 8x8 image would leave 4 tokens: the pipeline resizes anything smaller than 16 px up.
-    min_img_size=16,
-    description="the LAB 2 tutorial's ViT: 4x4 patches, hidden 8, 2 blocks, 2 heads, sinusoidal positions (logits out)",
-    arch="vit_tutorial",
-    patch_size=4,
-    embed_dim=8,
-    depth=2,
-    num_heads=2,
-    mlp_ratio=4.0,
-    pos_embed="sincos",
-    final_norm=False,
+    epochs=10,
+    batch_size=128,
+    optimizer="adam",
+    lr=5e-3,
+    weight_decay=0.0,
+    schedule="cosine",
+    per_dataset={"digits": {"epochs": 30, "batch_size": 32, "lr": 2e-2, "augment": "none"}},
 )
-register_model(
-    "vit_tiny_patch4",
-    _create_vit,
-    family="vit",
-    recipe=_VIT_TINY_RECIPE,
-    min_img_size=16,
-    description="CPU-sized ViT for 28-32 px: 4x4 patches, dim 64, depth 6, 4 heads, MLP 2x, mean-pooled head",
-    arch="vit_tiny_patch4",
-    patch_size=4,
-    embed_dim=64,
-    depth=6,
-    num_heads=4,
-    mlp_ratio=2.0,
-    global_pool="avg",
-)
-register_model(
-    "vit_tiny_convstem",
-    _create_vit,
-    family="vit",
-    recipe=_VIT_CONVSTEM_RECIPE,
-    min_img_size=16,
-    description="vit_tiny_patch4 with Xiao et al.'s convolutional stem (two 3x3 stride-2 convs + 1x1) instead of "
-    "the patch projection: a hybrid",
-    arch="vit_tiny_convstem",
-    patch_size=4,
-    embed_dim=64,
-    depth=6,
-    num_heads=4,
-    mlp_ratio=2.0,
-    global_pool="avg",
-    stem="conv",
-)
-register_model(
-    "vit_small_patch4",
-    _create_vit,
-    family="vit",
-    recipe=_VIT_SMALL_RECIPE,
-    min_img_size=16,
-    description="larger ViT for 28-32 px: 4x4 patches, dim 192, depth 8, 6 heads, MLP 2x, mean-pooled head",
-    arch="vit_small_patch4",
-    patch_size=4,
-    embed_dim=192,
-    depth=8,
-    num_heads=6,
-    global_pool="avg",
-    mlp_ratio=2.0,
-    drop_path_rate=0.1,
-)
+_TINY = dict(patch_size=4, embed_dim=64, depth=6, num_heads=4, mlp_ratio=2.0, global_pool="avg")
+
+# name -> (recipe, description, builder kwargs). Every variant needs 16 px at least: 4x4 patches of an 8x8 image
+# would leave 4 tokens, so the pipeline resizes anything smaller up.
+_VARIANTS: dict[str, tuple[Recipe, str, dict[str, object]]] = {
+    "vit_tutorial": (
+        _TUTORIAL_RECIPE,
+        "the LAB 2 tutorial's ViT: 4x4 patches, hidden 8, 2 blocks, 2 heads, sinusoidal positions (logits out)",
+        dict(patch_size=4, embed_dim=8, depth=2, num_heads=2, mlp_ratio=4.0, pos_embed="sincos", final_norm=False),
+    ),
+    "vit_tiny_patch4": (
+        _VIT_TINY_RECIPE,
+        "CPU-sized ViT for 28-32 px: 4x4 patches, dim 64, depth 6, 4 heads, MLP 2x, mean-pooled head",
+        _TINY,
+    ),
+    "vit_tiny_convstem": (
+        _VIT_CONVSTEM_RECIPE,
+        "vit_tiny_patch4 with Xiao et al.'s convolutional stem (two 3x3 stride-2 convs + 1x1) instead of the patch "
+        "projection: a hybrid",
+        {**_TINY, "stem": "conv"},
+    ),
+    "vit_small_patch4": (
+        _VIT_SMALL_RECIPE,
+        "larger ViT for 28-32 px: 4x4 patches, dim 192, depth 8, 6 heads, MLP 2x, mean-pooled head",
+        dict(patch_size=4, embed_dim=192, depth=8, num_heads=6, mlp_ratio=2.0, global_pool="avg", drop_path_rate=0.1),
+    ),
+}
+for _name, (_recipe, _description, _kwargs) in _VARIANTS.items():
+    register_model(
+        _name,
+        _create_vit,
+        family="vit",
+        recipe=_recipe,
+        min_img_size=16,
+        description=_description,
+        arch=_name,
+        **_kwargs,
+    )
