@@ -65,12 +65,14 @@ register_model(
     "alexnet",
     create_alexnet,
     family="alexnet",
-    # SGD + momentum as in torchvision's ImageNet recipe, with a cosine schedule; not tuned here (see docs).
+    # Adam at 1e-4: with SGD at lr 0.01 (torchvision's ImageNet recipe) AlexNet, which has no BatchNorm, sat at
+    # chance for a whole epoch on Fashion-MNIST and for 10 epochs on digits; Adam leaves the plateau at once
+    # (measured: digits 10.2 % -> 77.8 % in 10 epochs; Fashion-MNIST, 20k images x 3 epochs, 56.4 % -> see docs).
     recipe=Recipe(
         epochs=10,
         batch_size=128,
-        optimizer="sgd",
-        lr=0.01,
+        optimizer="adam",
+        lr=1e-4,
         momentum=0.9,
         weight_decay=5e-4,
         schedule="cosine",
