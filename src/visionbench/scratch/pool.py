@@ -116,7 +116,18 @@ class _As1d:
         return Y[:, 0]  # (B, L, C)
 
 
-class MaxPool2D(_MaxPool):
+class _Square:
+    """Mixin: 2-D pooling by ``k_size`` x ``k_size`` windows moved by ``stride`` on both axes."""
+
+    def __init__(self, k_size: int, stride: int | None = None) -> None:
+        s = k_size if stride is None else stride
+        super().__init__((k_size, k_size), (s, s))  # type: ignore[call-arg]
+
+    def extra_repr(self) -> str:
+        return f"{self.kernel[0]}, stride={self.stride_hw[0]}"  # type: ignore[attr-defined]
+
+
+class MaxPool2D(_Square, _MaxPool):
     """Max over k x k windows of (B, H, W, C).
 
     Args:
@@ -124,28 +135,14 @@ class MaxPool2D(_MaxPool):
         stride: step between windows (``k_size`` when omitted).
     """
 
-    def __init__(self, k_size: int, stride: int | None = None) -> None:
-        s = k_size if stride is None else stride
-        super().__init__((k_size, k_size), (s, s))
 
-    def extra_repr(self) -> str:
-        return f"{self.kernel[0]}, stride={self.stride_hw[0]}"
-
-
-class AvgPool2D(_AvgPool):
+class AvgPool2D(_Square, _AvgPool):
     """Mean over k x k windows of (B, H, W, C).
 
     Args:
         k_size: window side.
         stride: step between windows (``k_size`` when omitted).
     """
-
-    def __init__(self, k_size: int, stride: int | None = None) -> None:
-        s = k_size if stride is None else stride
-        super().__init__((k_size, k_size), (s, s))
-
-    def extra_repr(self) -> str:
-        return f"{self.kernel[0]}, stride={self.stride_hw[0]}"
 
 
 class MaxPool1D(_As1d, _MaxPool):
