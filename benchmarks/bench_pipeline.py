@@ -18,7 +18,7 @@ import time
 import torch
 from torch import nn
 
-from visionbench import profile
+from visionbench import costs
 from visionbench.data import load_dataset
 from visionbench.data.splits import train_val_split
 from visionbench.data.transforms import channel_stats, to_tensor_batch
@@ -64,7 +64,7 @@ def main() -> None:
     mean, std = channel_stats(train_split)
     x = to_tensor_batch(train_split.images, mean, std)
     y = torch.from_numpy(train_split.labels)
-    env = {"machine": profile.machine(), "threads": args.threads, "model": args.model, "dataset": data.name,
+    env = {"machine": costs.machine(), "threads": args.threads, "model": args.model, "dataset": data.name,
            "epochs": args.epochs, "batch_size": args.batch_size, "train_images": len(y)}
 
     bare_times, pipe_times, wall_times = [], [], []

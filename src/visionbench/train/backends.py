@@ -185,12 +185,12 @@ class TorchBackend(Backend):
         return json.loads(state.get("meta", "{}"))
 
     def parameter_counts(self) -> tuple[int, int]:
-        from visionbench.profile import count_parameters
+        from visionbench.costs import count_parameters
 
         return count_parameters(self.model)
 
     def flops_per_image(self, input_shape: tuple[int, int, int]) -> int | None:
-        from visionbench.profile import flops_per_image
+        from visionbench.costs import flops_per_image
 
         try:
             return int(flops_per_image(self.model, input_shape))

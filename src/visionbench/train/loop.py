@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from visionbench import profile
+from visionbench import costs
 from visionbench.errors import RunError
 from visionbench.metrics import classification_metrics
 from visionbench.runs import Run, new_run_dir, read_run, unique_dir, write_history, write_json
@@ -140,7 +140,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
         history = meta["history"]
         best = meta["best"]
     handler = _setup_logging(run_dir, cfg.quiet)
-    profile.reset_peak_memory(session.device)
+    costs.reset_peak_memory(session.device)
     try:
         return _fit(session, run_dir, start_epoch, history, best)
     finally:
@@ -261,8 +261,8 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
     total, trainable = backend.parameter_counts()
     results.update(params_total=total, params_trainable=trainable,
                    flops_per_image=backend.flops_per_image(session.input_shape),
-                   peak_memory_mb=profile.peak_memory_mb(session.device), versions=profile.versions(),
-                   machine=profile.machine(session.device))
+                   peak_memory_mb=costs.peak_memory_mb(session.device), versions=costs.versions(),
+                   machine=costs.machine(session.device))
     return results
 
 

@@ -1,4 +1,4 @@
-"""visionbench.profile: parameter and FLOP counts by hand, throughput loop logic, environment facts."""
+"""visionbench.costs: parameter and FLOP counts by hand, throughput loop logic, environment facts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from visionbench.profile import (
+from visionbench.costs import (
     count_parameters,
     environment,
     flops_per_image,
