@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from visionbench.errors import RunError
+from visionbench.report.stats import mean_std_ci
 from visionbench.runs import Run, atomic_write_text, find_runs, is_run_dir, read_run
 
 __all__ = [
     "RUN_COLUMNS",
     "METRICS",
+    "CI_METRICS",
+    "group_key",
     "resolve_run_dirs",
     "read_runs",
     "collect",
@@ -30,6 +33,11 @@ __all__ = [
     "to_markdown",
     "format_cell",
     "cell",
+    "ci_cell",
+    "runs_cell",
+    "summary_columns",
+    "summary_header",
+    "summary_markdown_table",
     "TABLE_COLUMNS",
 ]
 
@@ -51,7 +59,12 @@ METRICS = [
     "peak_memory_mb",
 ]
 
-RUN_COLUMNS = ["model", "dataset", "seed", "status", "engine", "epochs", "best_epoch", *METRICS, "path"]
+RUN_COLUMNS = [
+    "model", "dataset", "seed", "status", "engine", "epochs", "best_epoch", *METRICS, "budget", "message", "path"
+]
+
+# Metrics whose summary also has a 95 % Student-t interval (``<name>_ci_low``, ``<name>_ci_high``), clipped to [0, 1].
+CI_METRICS = ["test_accuracy", "test_macro_f1"]
 
 # (summary metric, Markdown header, scale, decimals); decimals None means 3 significant digits.
 TABLE_COLUMNS: list[tuple[str, str, float, int | None]] = [
@@ -120,8 +133,20 @@ def _row(run: Run) -> dict[str, Any]:
         row[key] = _number(res.get(key))
     if row["epochs_completed"] is None and run.history:
         row["epochs_completed"] = len(run.history)
+    row["budget"] = _budget(cfg, row["epochs"])
+    message = res.get("message") or res.get("error")
+    row["message"] = str(message).splitlines()[0] if message else None
     row["path"] = str(run.path)
     return row
+
+
+def _budget(config: dict[str, Any], epochs: Any) -> str | None:
+    """The run's budget in words: ``30 epochs``, ``2000 steps`` or ``60 s`` (a time budget wins)."""
+    if config.get("time_budget") is not None:
+        return f"{config['time_budget']:g} s" if isinstance(config["time_budget"], (int, float)) else None
+    if config.get("steps") is not None:
+        return f"{config['steps']} steps"
+    return f"{epochs} epochs" if epochs is not None else None
 
 
 def collect(run_dirs: Sequence[str | os.PathLike[str] | Run]) -> list[dict[str, Any]]:
@@ -136,50 +161,67 @@ def collect(run_dirs: Sequence[str | os.PathLike[str] | Run]) -> list[dict[str, 
     return [_row(run) for run in read_runs(run_dirs)]
 
 
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var)
+def group_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    """The summary row a run row belongs to: (model, dataset, fingerprint); the fingerprint is "" when not set."""
+    return str(row["model"]), str(row["dataset"]), str(row.get("fingerprint") or "")
+
+
+def _sort_key(a: dict[str, Any]) -> tuple[bool, float]:
+    return a["test_accuracy_mean"] is None, -(a["test_accuracy_mean"] or 0.0)
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group run rows by (model, dataset): mean and sample standard deviation (ddof=1) over completed runs.
+    """Group run rows by (model, dataset, fingerprint): statistics over completed runs.
+
+    Rows whose ``counted`` is False (a duplicate seed, see :func:`visionbench.report.build.build_comparison_report`)
+    are left out; rows without a ``fingerprint`` group by (model, dataset).
 
     Args:
-        rows: rows from :func:`collect`.
+        rows: rows from :func:`collect`, optionally with ``fingerprint``, ``config`` (a label naming what differs)
+            and ``counted``.
 
     Returns:
         One dict per group, sorted by mean test accuracy (best first, groups without a value last), with
-        ``model``, ``dataset``, ``n_seeds`` (completed runs averaged), ``seeds``, ``epochs`` (the budgets seen),
-        ``n_flagged`` and ``flagged`` (runs not averaged, e.g. ``"seed 3: diverged"``), and for every name in
-        :data:`METRICS` ``<name>_mean`` and ``<name>_std`` (``None`` when undefined: std needs two runs).
+        ``model``, ``dataset``, ``config``, ``fingerprint``, ``label`` (model and config, for legends),
+        ``n_seeds`` (completed runs averaged), ``seeds``, ``epochs`` and ``budgets`` (the budgets seen),
+        ``n_flagged`` and ``flagged`` (runs not averaged, e.g. ``"seed 3: diverged"``), for every name in
+        :data:`METRICS` ``<name>_mean`` and ``<name>_std`` (sample std, ddof=1; ``None`` when undefined: std needs
+        two runs), and for :data:`CI_METRICS` the 95 % Student-t interval ``<name>_ci_low``, ``<name>_ci_high``
+        (``None`` for one run).
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((str(row["model"]), str(row["dataset"])), []).append(row)
+        if row.get("counted", True):
+            groups.setdefault(group_key(row), []).append(row)
     out = []
-    for (model, dataset), members in groups.items():
+    for (model, dataset, fp), members in groups.items():
         done = [r for r in members if r["status"] == "completed"]
         other = [r for r in members if r["status"] != "completed"]
+        config = str(members[0].get("config") or "")
         agg: dict[str, Any] = {
             "model": model,
             "dataset": dataset,
+            "config": config,
+            "fingerprint": fp,
+            "label": f"{model} ({config})" if config else model,
             "n_seeds": len(done),
             "seeds": [r["seed"] for r in done],
             "epochs": sorted({r["epochs"] for r in members if r["epochs"] is not None}),
+            "budgets": sorted({r["budget"] for r in members if r.get("budget")}),
             "n_flagged": len(other),
             "flagged": "; ".join(f"seed {r['seed']}: {r['status']}" for r in other),
         }
         for key in METRICS:
-            mean, std = _mean_std([r[key] for r in done if r[key] is not None])
-            agg[f"{key}_mean"] = mean
-            agg[f"{key}_std"] = std
+            st = mean_std_ci(
+                [r[key] for r in done if r[key] is not None], bounds=(0.0, 1.0) if key in CI_METRICS else None
+            )
+            agg[f"{key}_mean"] = st["mean"]
+            agg[f"{key}_std"] = st["std"]
+            if key in CI_METRICS:
+                agg[f"{key}_ci_low"] = st["ci_low"]
+                agg[f"{key}_ci_high"] = st["ci_high"]
         out.append(agg)
-    out.sort(key=lambda a: (a["test_accuracy_mean"] is None, -(a["test_accuracy_mean"] or 0.0)))
+    out.sort(key=_sort_key)
     return out
 
 
@@ -236,8 +278,50 @@ def cell(agg: dict[str, Any], key: str, scale: float = 1.0, decimals: int | None
     return format_cell(agg[f"{key}_mean"], std, scale, decimals)
 
 
-def _md_table(headers: list[str], body: list[list[str]], right_from: int) -> str:
-    align = ["---" if i < right_from else "---:" for i in range(len(headers))]
+def ci_cell(agg: dict[str, Any], key: str = "test_accuracy", scale: float = 100.0, decimals: int = 2) -> str:
+    """``"[96.10, 99.90]"``: the 95 % interval of the mean in the table's unit; ``"—"`` when undefined (one run)."""
+    low, high = agg.get(f"{key}_ci_low"), agg.get(f"{key}_ci_high")
+    if low is None or high is None:
+        return "—"
+    return f"[{low * scale:.{decimals}f}, {high * scale:.{decimals}f}]"
+
+
+def runs_cell(agg: dict[str, Any]) -> str:
+    """``"2 (+1 flagged)"``: completed runs averaged, and those that were not."""
+    return str(agg["n_seeds"]) + (f" (+{agg['n_flagged']} flagged)" if agg["n_flagged"] else "")
+
+
+def summary_columns(agg_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The summary table's columns, in display order, as ``{"key", "header", "numeric", "cells"}``.
+
+    The one definition of the summary's cells, shared by the Markdown, LaTeX and terminal tables. ``Dataset`` is
+    there only when the rows span several datasets, ``Config`` only when some row has a configuration label.
+    """
+    cols: list[dict[str, Any]] = [
+        {"key": "model", "header": "Model", "numeric": False, "cells": [str(a["model"]) for a in agg_rows]}
+    ]
+    if len({a["dataset"] for a in agg_rows}) > 1:
+        cols.append({"key": "dataset", "header": "Dataset", "numeric": False,
+                     "cells": [str(a["dataset"]) for a in agg_rows]})
+    if any(a.get("config") for a in agg_rows):
+        cols.append({"key": "config", "header": "Config", "numeric": False,
+                     "cells": [str(a.get("config") or "") for a in agg_rows]})
+    cols.append({"key": "runs", "header": "Runs", "numeric": True, "cells": [runs_cell(a) for a in agg_rows]})
+    for key, header, scale, decimals in TABLE_COLUMNS:
+        cols.append({"key": key, "header": header, "numeric": True,
+                     "cells": [cell(a, key, scale, decimals) for a in agg_rows]})
+        if key == "test_accuracy":
+            cols.append({"key": "test_accuracy_ci", "header": "95 % CI (%)", "numeric": True,
+                         "cells": [ci_cell(a) for a in agg_rows]})
+    return cols
+
+
+def _md_table(headers: list[str], body: list[list[str]], right_from: int | Sequence[bool]) -> str:
+    if isinstance(right_from, int):
+        right = [i >= right_from for i in range(len(headers))]
+    else:
+        right = list(right_from)
+    align = ["---:" if r else "---" for r in right]
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
@@ -247,40 +331,48 @@ def _join(values: Iterable[Any]) -> str:
     return ", ".join(str(v) for v in values)
 
 
-def to_markdown(agg_rows: Sequence[dict[str, Any]]) -> str:
-    """A Markdown table of the summary, best test accuracy first, with a header naming datasets, seeds, budget.
-
-    With several seeds a cell reads ``97.31 ± 0.22`` (mean ± sample std). Accuracy, F1 and top-5 are in %, times
-    in seconds, parameters and FLOPs per image in millions, memory in MiB. Runs not completed are named below.
-    """
-    agg_rows = sorted(agg_rows, key=lambda a: (a["test_accuracy_mean"] is None, -(a["test_accuracy_mean"] or 0.0)))
+def summary_header(agg_rows: Sequence[dict[str, Any]]) -> str:
+    """One line naming the dataset(s), the seeds and the budget(s) of the summary."""
     datasets = sorted({a["dataset"] for a in agg_rows})
     seeds = sorted({s for a in agg_rows for s in a["seeds"]}, key=str)
-    epochs = sorted({e for a in agg_rows for e in a["epochs"]}, key=str)
+    budgets = sorted({b for a in agg_rows for b in a.get("budgets") or []}, key=str)
+    if not budgets:  # rows made before budgets were recorded
+        budgets = [f"{e} epochs" for e in sorted({e for a in agg_rows for e in a["epochs"]}, key=str)]
     counts = sorted({a["n_seeds"] for a in agg_rows})
     header = [
         f"Dataset{'s' if len(datasets) > 1 else ''}: {_join(datasets) or '—'}",
-        f"seeds: {_join(seeds) or '—'} ({' or '.join(map(str, counts))} completed per model)",
-        f"budget: {' or '.join(map(str, epochs)) or '?'} epochs per run",
+        f"seeds: {_join(seeds) or '—'} ({' or '.join(map(str, counts))} completed per row)",
+        f"budget: {' or '.join(budgets) or '?'} per run",
     ]
-    lines = [" · ".join(header), ""]
-    headers = ["Model", *(["Dataset"] if len(datasets) > 1 else []), "Runs"]
-    right_from = 1
-    body = []
-    for a in agg_rows:
-        runs = str(a["n_seeds"]) + (f" (+{a['n_flagged']} flagged)" if a["n_flagged"] else "")
-        cells = [a["model"], *([a["dataset"]] if len(datasets) > 1 else []), runs]
-        for key, _, scale, decimals in TABLE_COLUMNS:
-            cells.append(cell(a, key, scale, decimals))
-        body.append(cells)
-    right_from = len(headers)
-    headers += [title for _, title, _, _ in TABLE_COLUMNS]
-    lines.append(_md_table(headers, body, right_from))
+    return " · ".join(header)
+
+
+def summary_markdown_table(agg_rows: Sequence[dict[str, Any]]) -> str:
+    """The bare Markdown table of the summary (no header line, no notes), rows in the given order."""
+    cols = summary_columns(agg_rows)
+    body = [[c["cells"][i] for c in cols] for i in range(len(agg_rows))]
+    return _md_table([c["header"] for c in cols], body, [c["numeric"] for c in cols])
+
+
+def to_markdown(agg_rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of the summary, best test accuracy first, with a header naming datasets, seeds, budget.
+
+    With several seeds a cell reads ``97.31 ± 0.22`` (mean ± sample std) and the ``95 % CI (%)`` column gives the
+    Student-t interval of the mean test accuracy. Accuracy, F1 and top-5 are in %, times in seconds, parameters and
+    FLOPs per image in millions, memory in MiB. Runs not completed are named below.
+    """
+    agg_rows = sorted(agg_rows, key=_sort_key)
+    lines = [summary_header(agg_rows), "", summary_markdown_table(agg_rows)]
     flagged = [a for a in agg_rows if a["n_flagged"]]
     if flagged:
         lines += ["", "Not averaged (status other than completed):", ""]
-        lines += [f"- {a['model']} on {a['dataset']}: {a['flagged']}" for a in flagged]
+        lines += [f"- {a['label']} on {a['dataset']}: {a['flagged']}" if "label" in a else
+                  f"- {a['model']} on {a['dataset']}: {a['flagged']}" for a in flagged]
     lines.append("")
     if any(a["n_seeds"] > 1 for a in agg_rows):
-        lines += ["Cells read mean ± sample standard deviation over the completed seeds.", ""]
+        lines += [
+            "Cells read mean ± sample standard deviation (ddof=1) over the completed seeds; the 95 % CI is Student's "
+            "t interval of the mean test accuracy, clipped to [0, 100].",
+            "",
+        ]
     return "\n".join(lines)
