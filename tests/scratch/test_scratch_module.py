@@ -193,3 +193,51 @@ def test_init_schemes() -> None:
     assert he.dtype == np.float64 and abs(he.std() - np.sqrt(2 / (9 * 64))) < 0.005
     with pytest.raises(ValueError, match="unknown init"):
         init_weight((2, 2), "bogus", r)  # type: ignore[arg-type]
+
+
+def _macs_net() -> Sequential:
+    r = np.random.default_rng(4)
+    return Sequential(
+        Conv2D(3, 2, 4, padding=1, rng=r, dtype=F64), BatchNorm(4, dtype=F64), ReLU(), MaxPool2D(2), Flatten(),
+        Dropout(0.5), Linear(16, 3, rng=r, dtype=F64),
+    )  # fmt: skip
+
+
+def _grads_after(net: Sequential, x: np.ndarray, delta: np.ndarray, probe: bool) -> tuple[list, np.ndarray, int]:
+    net.set_rng(np.random.default_rng(9)).train()
+    net.zero_grad()
+    net.forward(x)
+    macs = net.macs((1, 4, 4, 2)) if probe else 0
+    dx = net.backward(delta)
+    return [g.copy() for _, _, g in net.named_parameters()], dx, macs
+
+
+def test_macs_between_forward_and_backward_changes_nothing() -> None:
+    x, delta = rng.standard_normal((5, 4, 4, 2)), rng.standard_normal((5, 3))
+    plain, probed = _macs_net(), _macs_net()
+    g_plain, dx_plain, _ = _grads_after(plain, x, delta, probe=False)
+    g_probed, dx_probed, macs = _grads_after(probed, x, delta, probe=True)
+    assert macs == 4 * 4 * 3 * 3 * 2 * 4 + 16 * 3  # conv (padding 1 keeps 4x4) + linear, for one example
+    assert all(np.array_equal(a, b) for a, b in zip(g_plain, g_probed))
+    assert np.array_equal(dx_plain, dx_probed)
+    # No other trace either: modes, BatchNorm statistics and the Dropout generator are those of the plain run.
+    assert all(m.training for m in probed.layers)
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain.named_buffers(), probed.named_buffers()))
+    assert plain[5]._rng.random() == probed[5]._rng.random()
+
+
+def test_macs_keeps_each_layers_own_mode() -> None:
+    net = _macs_net()
+    net[1].eval()  # e.g. a frozen BatchNorm inside a network in train mode
+    net.macs((1, 4, 4, 2))
+    assert net.training and not net[1].training and net[0].training
+
+
+def test_autoencoder_macs_has_no_side_effect() -> None:
+    ae = AutoEncoder.from_widths([6, 4, 2], rng=np.random.default_rng(3), dtype=F64)
+    x = rng.uniform(0, 1, (5, 6))
+    ae.forward(x)
+    encoder_inputs = [m._input for m in ae.encoder.layers]
+    assert ae.macs((1, 6)) == 2 * (6 * 4 + 4 * 2)
+    assert all(m._input is i for m, i in zip(ae.encoder.layers, encoder_inputs))
+    ae.backward(np.ones((5, 6)))  # the stored batch of 5, not the probe's single example

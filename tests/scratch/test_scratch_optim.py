@@ -6,7 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from visionbench.scratch import SGD, AdamOptimizer, CELogSoftmax, Linear, MSELoss, Optim, ReLU, Sequential, SGDOptimizer
+from visionbench.scratch import (
+    SGD,
+    AdamOptimizer,
+    BatchNorm,
+    CELogSoftmax,
+    Linear,
+    MSELoss,
+    Optim,
+    ReLU,
+    Sequential,
+    SGDOptimizer,
+    param_options,
+)
 
 F64 = np.float64
 
@@ -55,6 +67,63 @@ def test_adam_matches_torch(decoupled: bool, wd: float) -> None:
         lambda n: AdamOptimizer(n, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=wd, decoupled=decoupled),
         lambda ps: tcls(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=wd),
     )
+
+
+def _torch_groups(ps: list[torch.Tensor], lr: float, wd: float) -> list[dict]:
+    # _net()'s parameters are [0.weight, 0.bias, 2.weight, 2.bias]; the head (layer 2) at full lr, the backbone at
+    # a tenth, no decay on biases: models/_transfer.param_groups's rule.
+    return [
+        {"params": [ps[0]], "lr": lr * 0.1, "weight_decay": wd},
+        {"params": [ps[1]], "lr": lr * 0.1, "weight_decay": 0.0},
+        {"params": [ps[2]], "lr": lr, "weight_decay": wd},
+        {"params": [ps[3]], "lr": lr, "weight_decay": 0.0},
+    ]
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam", "adamw"])
+def test_lr_scale_and_no_decay_match_torch_param_groups(kind: str) -> None:
+    wd, lr = 0.05, (0.1 if kind == "sgd" else 0.01)
+
+    def make_np(net: Sequential):
+        if kind == "sgd":
+            return SGDOptimizer(net, lr, momentum=0.9, weight_decay=wd, **param_options(net, 0.1))
+        return AdamOptimizer(net, lr, weight_decay=wd, decoupled=kind == "adamw", **param_options(net, 0.1))
+
+    def make_torch(ps: list[torch.Tensor]):
+        if kind == "sgd":
+            return torch.optim.SGD(_torch_groups(ps, lr, wd), lr=lr, momentum=0.9)
+        return (torch.optim.AdamW if kind == "adamw" else torch.optim.Adam)(_torch_groups(ps, lr, wd), lr=lr)
+
+    _run_both(make_np, make_torch)
+
+
+def test_param_options_head_is_the_last_parametrised_layer() -> None:
+    net = Sequential(Linear(4, 5), BatchNorm(5), ReLU(), Sequential(Linear(5, 3), ReLU()))
+    opts = param_options(net, 0.25)
+    assert opts["lr_scale"] == {"0.weight": 0.25, "0.bias": 0.25, "1.weight": 0.25, "1.bias": 0.25}
+    assert opts["no_decay"] == {"0.bias", "1.weight", "1.bias", "3.0.bias"}  # biases and BatchNorm's gamma/beta
+    assert param_options(net, 0.0, head=net[1])["lr_scale"].keys() == {"0.weight", "0.bias", "3.0.weight", "3.0.bias"}
+
+    class WithHead(Sequential):
+        def get_classifier(self):
+            return self[0]
+
+    assert param_options(WithHead(Linear(4, 5), Linear(5, 3)))["lr_scale"] == {"1.weight": 1.0, "1.bias": 1.0}
+    with pytest.raises(ValueError, match="no parameter"):
+        SGDOptimizer(net, 0.1, lr_scale={"9.weight": 0.5})
+
+
+def test_zero_lr_scale_freezes_and_no_decay_spares_biases() -> None:
+    net = _net()
+    for p in net.parameters():
+        p += 1.0  # non-zero biases, so that decay would show
+    before = [p.copy() for p in net.parameters()]
+    opt = AdamOptimizer(net, 0.1, weight_decay=0.5, decoupled=True, **param_options(net, 0.0))
+    opt.zero_grad()
+    opt.step()  # zero gradient: only weight decay could move a parameter
+    w0, b0, w2, b2 = net.parameters()
+    assert np.array_equal(w0, before[0]) and np.array_equal(b0, before[1])  # backbone at lr 0
+    assert np.allclose(w2, before[2] * (1 - 0.1 * 0.5)) and np.array_equal(b2, before[3])  # head weight decays only
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adam"])

@@ -11,10 +11,11 @@ from visionbench.scratch.autoencoder import AutoEncoder, TiedLinear
 from visionbench.scratch.conv import Conv1D, Conv2D
 from visionbench.scratch.init import init_weight
 from visionbench.scratch.linear import Linear
+from visionbench.scratch.loop import SGD, Optim
 from visionbench.scratch.losses import BCELoss, CELogSoftmax, CELoss, Loss, MSELoss, one_hot
 from visionbench.scratch.module import Module, Sequential
 from visionbench.scratch.norm import BatchNorm, BatchNorm1D, BatchNorm2D, Dropout
-from visionbench.scratch.optim import SGD, AdamOptimizer, Optim, Optimizer, SGDOptimizer
+from visionbench.scratch.optim import AdamOptimizer, Optimizer, SGDOptimizer, param_options
 from visionbench.scratch.pool import AvgPool1D, AvgPool2D, MaxPool1D, MaxPool2D
 from visionbench.scratch.shape import Flatten
 
@@ -30,6 +31,6 @@ __all__ = [
     "Conv1D", "Conv2D", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "Flatten",
     "BatchNorm", "BatchNorm1D", "BatchNorm2D", "Dropout", "AutoEncoder", "TiedLinear",
     "Loss", "MSELoss", "BCELoss", "CELoss", "CELogSoftmax", "one_hot",
-    "Optimizer", "SGDOptimizer", "AdamOptimizer", "Optim", "SGD", "init_weight",
+    "Optimizer", "SGDOptimizer", "AdamOptimizer", "param_options", "Optim", "SGD", "init_weight",
     "Sequentiel", "Sigmoide", "Tanh", "MSE", "CrossEntropy",
 ]  # fmt: skip

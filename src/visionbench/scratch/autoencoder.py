@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from visionbench.scratch._probe import shape_probe
 from visionbench.scratch.activations import ReLU, Sigmoid, TanH
 from visionbench.scratch.init import InitName, resolve_dtype
 from visionbench.scratch.linear import Linear
@@ -136,5 +137,6 @@ class AutoEncoder(Module):
         return self.encoder.backward_delta(input, self.decoder.backward_delta(code, delta))
 
     def macs(self, in_shape: tuple[int, ...]) -> int:
-        code_shape = self.encoder.forward(np.zeros(in_shape, np.float32)).shape
+        with shape_probe(self.encoder) as encoder:
+            code_shape = encoder.forward(np.zeros(in_shape, np.float32)).shape
         return self.encoder.macs(in_shape) + self.decoder.macs(code_shape)

@@ -1,5 +1,5 @@
 """Losses with the course's API: ``forward(y, yhat)`` is one value per example (shape (N,)), ``backward(y, yhat)`` is
-d loss_i / d yhat_i per example (no division by the batch size here; :class:`~visionbench.scratch.optim.Optim` and the
+d loss_i / d yhat_i per example (no division by the batch size here; :class:`~visionbench.scratch.loop.Optim` and the
 pipeline average over the batch)."""
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from visionbench.scratch._probe import shape_probe
+
 __all__ = ["Module", "Sequential"]
 
 
@@ -227,11 +229,9 @@ class Sequential(Module):
 
     def macs(self, in_shape: tuple[int, ...]) -> int:
         total = 0
-        x = np.zeros(in_shape, dtype=np.float32)
-        was_training = self.training
-        self.eval()
-        for m in self._modules.values():
-            total += m.macs(x.shape)
-            x = m.forward(x)
-        self.train(was_training)
+        with shape_probe(self):
+            x = np.zeros(in_shape, dtype=np.float32)
+            for m in self._modules.values():
+                total += m.macs(x.shape)
+                x = m.forward(x)  # only for the next layer's input shape
         return total

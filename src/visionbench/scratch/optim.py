@@ -1,29 +1,61 @@
-"""Optimisers on a module's ``named_parameters()``: momentum SGD and Adam/AdamW with PyTorch's exact update rules,
-plus the course's ``Optim(net, loss, eps)`` and ``SGD(...)`` training loop.
+"""Optimisers on a module's ``named_parameters()``: momentum SGD and Adam/AdamW with PyTorch's exact update rules.
 
-Gradients are whatever ``backward`` accumulated; :class:`Optim` feeds backward the per-example loss gradient divided
-by the batch size, so its gradients (and its returned loss) are batch means.
+Like a PyTorch optimizer with parameter groups, an optimiser can scale the learning rate of some parameters
+(``lr_scale``, by name) and exempt some from weight decay (``no_decay``); :func:`param_options` gives both with the
+PyTorch backend's rule (the classifier head at full lr, the rest scaled; no decay on biases and normalisation).
+
+Gradients are whatever ``backward`` accumulated (the course's training loop is in :mod:`visionbench.scratch.loop`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from visionbench.scratch.losses import Loss
 from visionbench.scratch.module import Module
 
-__all__ = ["Optimizer", "SGDOptimizer", "AdamOptimizer", "Optim", "SGD"]
+__all__ = ["Optimizer", "SGDOptimizer", "AdamOptimizer", "param_options"]
 
 
 class Optimizer:
-    """Base: holds ``lr`` (set freely between steps) and per-parameter state arrays keyed by parameter name."""
+    """Base: holds ``lr`` (set freely between steps) and per-parameter state arrays keyed by parameter name.
 
-    def __init__(self, module: Module, lr: float, weight_decay: float = 0.0) -> None:
+    Args:
+        module: the model whose ``named_parameters()`` are updated.
+        lr: base learning rate; parameter ``name`` moves at ``lr * lr_scale.get(name, 1)``.
+        weight_decay: decay factor of every parameter not in ``no_decay``.
+        lr_scale: learning-rate multipliers by parameter name (0 freezes a parameter, as a torch group at lr 0).
+        no_decay: names of the parameters without weight decay (biases, normalisation parameters).
+
+    Raises:
+        ValueError: ``lr_scale`` or ``no_decay`` names a parameter the module does not have.
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        lr: float,
+        weight_decay: float = 0.0,
+        *,
+        lr_scale: Mapping[str, float] | None = None,
+        no_decay: Iterable[str] = (),
+    ) -> None:
         self.module, self.lr, self.weight_decay = module, float(lr), float(weight_decay)
+        self.lr_scale = {name: float(v) for name, v in (lr_scale or {}).items()}
+        self.no_decay = frozenset(no_decay)
+        unknown = sorted((set(self.lr_scale) | self.no_decay) - {n for n, _, _ in module.named_parameters()})
+        if unknown:
+            raise ValueError(f"lr_scale/no_decay name no parameter of the module: {unknown}")
         self.step_count = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def _params(self) -> Iterator[tuple[str, np.ndarray, np.ndarray, float, float]]:
+        # (name, parameter, gradient, its lr, its weight decay) for every parameter, in the module's order.
+        for name, p, g in self.module.named_parameters():
+            wd = 0.0 if name in self.no_decay else self.weight_decay
+            yield name, p, g, self.lr * self.lr_scale.get(name, 1.0), wd
 
     def zero_grad(self) -> None:
         """Reset the module's accumulated gradients."""
@@ -66,18 +98,28 @@ class SGDOptimizer(Optimizer):
         momentum: momentum factor (0 = plain SGD).
         nesterov: Nesterov momentum.
         weight_decay: L2 penalty added to the gradient.
+        lr_scale: learning-rate multipliers by parameter name.
+        no_decay: names of the parameters without weight decay.
     """
 
     def __init__(
-        self, module: Module, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+        self,
+        module: Module,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        *,
+        lr_scale: Mapping[str, float] | None = None,
+        no_decay: Iterable[str] = (),
     ) -> None:
-        super().__init__(module, lr, weight_decay)
+        super().__init__(module, lr, weight_decay, lr_scale=lr_scale, no_decay=no_decay)
         self.momentum, self.nesterov = float(momentum), nesterov
 
     def step(self) -> None:
         self.step_count += 1
-        for name, p, g in self.module.named_parameters():
-            d = g + p.dtype.type(self.weight_decay) * p if self.weight_decay else g
+        for name, p, g, lr, wd in self._params():
+            d = g + p.dtype.type(wd) * p if wd else g
             if self.momentum:
                 st = self.state.setdefault(name, {})
                 buf = st.get("momentum_buffer")
@@ -87,7 +129,7 @@ class SGDOptimizer(Optimizer):
                     buf *= p.dtype.type(self.momentum)
                     buf += d
                 d = d + p.dtype.type(self.momentum) * buf if self.nesterov else buf
-            p -= p.dtype.type(self.lr) * d
+            p -= p.dtype.type(lr) * d
 
 
 class AdamOptimizer(Optimizer):
@@ -103,6 +145,8 @@ class AdamOptimizer(Optimizer):
         eps: added to the denominator.
         weight_decay: decay factor.
         decoupled: AdamW-style decoupled decay (True) or L2 added to the gradient (False).
+        lr_scale: learning-rate multipliers by parameter name.
+        no_decay: names of the parameters without weight decay.
     """
 
     def __init__(
@@ -113,8 +157,11 @@ class AdamOptimizer(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         decoupled: bool = True,
+        *,
+        lr_scale: Mapping[str, float] | None = None,
+        no_decay: Iterable[str] = (),
     ) -> None:
-        super().__init__(module, lr, weight_decay)
+        super().__init__(module, lr, weight_decay, lr_scale=lr_scale, no_decay=no_decay)
         self.betas, self.eps, self.decoupled = (float(betas[0]), float(betas[1])), float(eps), decoupled
 
     def step(self) -> None:
@@ -122,13 +169,13 @@ class AdamOptimizer(Optimizer):
         t = self.step_count
         b1, b2 = self.betas
         bc1, bc2_sqrt = 1 - b1**t, np.sqrt(1 - b2**t)
-        for name, p, g in self.module.named_parameters():
+        for name, p, g, lr, wd in self._params():
             f = p.dtype.type
-            if self.weight_decay:
+            if wd:
                 if self.decoupled:
-                    p *= f(1 - self.lr * self.weight_decay)
+                    p *= f(1 - lr * wd)
                 else:
-                    g = g + f(self.weight_decay) * p
+                    g = g + f(wd) * p
             st = self.state.setdefault(name, {})
             if "exp_avg" not in st:
                 st["exp_avg"], st["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
@@ -138,7 +185,7 @@ class AdamOptimizer(Optimizer):
             v *= f(b2)
             v += f(1 - b2) * (g * g)
             denom = np.sqrt(v) / f(bc2_sqrt) + f(self.eps)
-            p -= f(self.lr / bc1) * (m / denom)
+            p -= f(lr / bc1) * (m / denom)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps}
@@ -149,71 +196,35 @@ class AdamOptimizer(Optimizer):
         self.eps = float(d.get("eps", self.eps))
 
 
-class Optim:
-    """The course's optimiser: ``step(batch_x, batch_y)`` = forward, loss, backward, update.
+def param_options(module: Module, backbone_lr_scale: float = 1.0, head: Module | None = None) -> dict[str, Any]:
+    """The ``lr_scale`` and ``no_decay`` arguments of an optimiser, with the PyTorch backend's rule.
+
+    The head's parameters keep the full lr and every other one gets ``backbone_lr_scale``; biases and normalisation
+    parameters (every parameter with at most one axis) get no weight decay.
 
     Args:
-        net: the network.
-        loss: a :class:`~visionbench.scratch.losses.Loss`.
-        eps: learning rate of the plain gradient step (``net.update_parameters(eps)``) when ``optimizer`` is None.
-        optimizer: an :class:`Optimizer` on ``net`` to use instead of the plain step (momentum SGD, Adam...).
-    """
-
-    def __init__(self, net: Module, loss: Loss, eps: float = 1e-3, optimizer: Optimizer | None = None) -> None:
-        self.net, self.loss, self.eps, self.optimizer = net, loss, eps, optimizer
-
-    def step(self, batch_x: np.ndarray, batch_y: np.ndarray) -> float:
-        """One update on a batch; gradients are averaged over the batch. Returns the mean loss before the update."""
-        self.net.zero_grad()
-        yhat = self.net.forward(batch_x)
-        loss = self.loss.forward(batch_y, yhat)
-        delta = self.loss.backward(batch_y, yhat) / yhat.dtype.type(len(batch_x))
-        self.net.backward(delta)
-        if self.optimizer is None:
-            self.net.update_parameters(self.eps)
-        else:
-            self.optimizer.step()
-        return float(loss.mean())
-
-
-def SGD(  # noqa: N802 - the course's name
-    net: Module,
-    loss: Loss,
-    X: np.ndarray,
-    Y: np.ndarray,
-    batch_size: int = 32,
-    epochs: int = 10,
-    eps: float = 1e-3,
-    shuffle: bool = True,
-    rng: np.random.Generator | None = None,
-    optimizer: Optimizer | None = None,
-) -> list[float]:
-    """Mini-batch training: each epoch shuffles (optionally), splits into batches and visits every sample once.
-
-    Args:
-        net: the network.
-        loss: the loss.
-        X: inputs, first axis = examples.
-        Y: targets, first axis = examples.
-        batch_size: examples per batch (the last batch may be smaller).
-        epochs: passes over the data.
-        eps: learning rate of the plain step (ignored when ``optimizer`` is given).
-        shuffle: draw a new order every epoch.
-        rng: generator for the shuffles (seed 0 when omitted).
-        optimizer: optional :class:`Optimizer` on ``net``.
+        module: the model.
+        backbone_lr_scale: lr multiplier of every parameter outside the head (0 trains the head only).
+        head: the classifier head; default ``module.get_classifier()`` when the module has it, else the last layer
+            (in forward order) that owns parameters.
 
     Returns:
-        The mean training loss of every epoch (average of the batch losses weighted by batch size).
+        ``{"lr_scale": {name: scale}, "no_decay": {names}}``, to pass as keyword arguments to an :class:`Optimizer`.
     """
-    rng = rng if rng is not None else np.random.default_rng(0)
-    opt = Optim(net, loss, eps, optimizer)
-    history = []
-    n = len(X)
-    for _ in range(epochs):
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            total += opt.step(X[idx], Y[idx]) * len(idx)
-        history.append(total / n)
-    return history
+    if head is None:
+        get_classifier = getattr(module, "get_classifier", None)
+        head = get_classifier() if callable(get_classifier) else _last_parametrised(module)
+    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    named = module.named_parameters()
+    lr_scale = {name: float(backbone_lr_scale) for name, p, _ in named if id(p) not in head_ids}
+    no_decay = {name for name, p, _ in named if p.ndim <= 1}
+    return {"lr_scale": lr_scale, "no_decay": no_decay}
+
+
+def _last_parametrised(module: Module) -> Module | None:
+    # The last module, depth first in forward order, that owns parameters itself.
+    for _, child in reversed(list(module.children())):
+        found = _last_parametrised(child)
+        if found is not None:
+            return found
+    return module if module._parameters else None
