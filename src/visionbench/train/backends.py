@@ -73,13 +73,28 @@ class Backend:
         raise NotImplementedError
 
 
+def _resolved(cfg: TrainConfig, *names: str) -> tuple[Any, ...]:
+    """The values of hyper-parameters that :meth:`TrainConfig.resolve` must have filled from the model's recipe.
+
+    A backend has no defaults of its own: a ``None`` here means the config was not resolved, which is a bug of the
+    caller, not something to paper over with a second set of defaults.
+    """
+    missing = [name for name in names if getattr(cfg, name) is None]
+    if missing:
+        raise ValueError(
+            f"TrainConfig.{', '.join(missing)} is None: resolve the config against the model's recipe "
+            f"(cfg.resolve(get_entry(cfg.model).recipe, dataset)) before building a backend"
+        )
+    return tuple(getattr(cfg, name) for name in names)
+
+
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     """Parameter groups: the classifier head at full lr, the rest scaled by ``backbone_lr_scale``; no weight decay
     on biases, normalisation parameters and the model's ``no_weight_decay()`` names (see models/_transfer.py)."""
     from visionbench.models._transfer import param_groups
 
-    lr = float(cfg.lr or 1e-3)
-    groups = param_groups(model, lr, cfg.backbone_lr_scale, weight_decay=cfg.weight_decay or 0.0)
+    lr, weight_decay = (float(v) for v in _resolved(cfg, "lr", "weight_decay"))
+    groups = param_groups(model, lr, cfg.backbone_lr_scale, weight_decay=weight_decay)
     for group in groups:
         group["lr_scale"] = group["lr"] / lr  # the schedule sets lr * lr_scale at every step
     return groups
@@ -100,16 +115,18 @@ class TorchBackend(Backend):
         groups = _param_groups(model, cfg)
         if not groups:
             raise RunError(f"model {cfg.model!r} has no trainable parameter (check --freeze)")
-        lr = float(cfg.lr or 1e-3)
-        if cfg.optimizer == "sgd":
+        optimizer, lr, momentum, nesterov, label_smoothing = _resolved(
+            cfg, "optimizer", "lr", "momentum", "nesterov", "label_smoothing"
+        )
+        if optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                groups, lr=lr, momentum=cfg.momentum or 0.0, nesterov=bool(cfg.nesterov and cfg.momentum)
+                groups, lr=lr, momentum=momentum, nesterov=bool(nesterov and momentum)
             )
-        elif cfg.optimizer == "adam":
+        elif optimizer == "adam":
             self.optimizer = torch.optim.Adam(groups, lr=lr)
         else:
             self.optimizer = torch.optim.AdamW(groups, lr=lr)
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing or 0.0)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
 
     def set_lr(self, lr: float) -> None:
@@ -199,7 +216,12 @@ class TorchBackend(Backend):
 
 
 class ScratchBackend(Backend):
-    """Adapter for models of the NumPy engine (``visionbench.scratch``)."""
+    """Adapter for models of the NumPy engine (``visionbench.scratch``).
+
+    Its optimiser follows the same rule as :class:`TorchBackend`'s parameter groups: the classifier head (the
+    model's ``get_classifier()``, else its last layer with parameters) at full lr, every other parameter at
+    ``lr * backbone_lr_scale``, and no weight decay on biases and normalisation parameters.
+    """
 
     engine = "scratch"
     checkpoint_suffix = ".npz"
@@ -210,17 +232,20 @@ class ScratchBackend(Backend):
         self.model = model
         self.layout = getattr(model, "input_layout", "flat")
         self.dtype = np.float64 if getattr(model, "dtype", None) in ("float64", np.float64) else np.float32
-        lr = float(cfg.lr or 1e-3)
-        if cfg.optimizer == "sgd":
-            self.optimizer = scratch.SGDOptimizer(
-                model, lr=lr, momentum=cfg.momentum or 0.0, nesterov=bool(cfg.nesterov and cfg.momentum),
-                weight_decay=cfg.weight_decay or 0.0,
+        optimizer, lr, momentum, nesterov, weight_decay, label_smoothing = _resolved(
+            cfg, "optimizer", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing"
+        )
+        options = scratch.param_options(model, cfg.backbone_lr_scale)  # lr_scale and no_decay, as the torch groups
+        if optimizer == "sgd":
+            self.optimizer: scratch.Optimizer = scratch.SGDOptimizer(
+                model, lr=lr, momentum=momentum, nesterov=bool(nesterov and momentum), weight_decay=weight_decay,
+                **options,
             )
         else:
             self.optimizer = scratch.AdamOptimizer(
-                model, lr=lr, weight_decay=cfg.weight_decay or 0.0, decoupled=cfg.optimizer == "adamw"
+                model, lr=lr, weight_decay=weight_decay, decoupled=optimizer == "adamw", **options
             )
-        self.loss = scratch.CELogSoftmax(label_smoothing=cfg.label_smoothing or 0.0)
+        self.loss = scratch.CELogSoftmax(label_smoothing=label_smoothing)
 
     def _to_layout(self, x: torch.Tensor) -> np.ndarray:
         arr = x.detach().cpu().numpy().astype(self.dtype, copy=False)
