@@ -1,7 +1,12 @@
-"""Build a comparison directory from run directories: CSV tables, a Markdown page and the plots."""
+"""Build a comparison directory from run directories: CSV/Markdown/LaTeX/JSON tables, a Markdown page, the plots.
+
+:func:`build_comparison_report` writes a report from run directories; :func:`rebuild_report` rewrites it in place
+from the runs it was built from (``runs/`` under a comparison made by training, else the list in ``sources.json``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -9,13 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
-from visionbench.report.plots import plot_accuracy_vs_time, plot_confusions, plot_learning_curves
+from visionbench.errors import RunError
+from visionbench.report.export import paired_markdown, summary_markdown, to_latex, write_json_report
+from visionbench.report.grouping import add_paired_tests, check_comparable, mark_duplicates
+from visionbench.report.plots import (
+    model_colors,
+    plot_accuracy_by_seed,
+    plot_accuracy_vs_time,
+    plot_confusions,
+    plot_learning_curves,
+)
 from visionbench.report.tables import (
-    TABLE_COLUMNS,
     aggregate,
-    cell,
     collect,
     format_cell,
     read_runs,
@@ -23,9 +34,12 @@ from visionbench.report.tables import (
     to_markdown,
     write_csv,
 )
+from visionbench.report.terminal import render_table_rich
 from visionbench.runs import Run, atomic_write_text
 
-__all__ = ["build_comparison_report", "render_table_rich"]
+__all__ = ["build_comparison_report", "rebuild_report", "render_table_rich", "SOURCES_FILE"]
+
+SOURCES_FILE = "sources.json"
 
 DEFAULT_TITLE = "visionbench comparison"
 
@@ -41,8 +55,8 @@ def _rel(path: str | os.PathLike[str], start: Path, parents_ok: bool = True) -> 
     return Path(rel).as_posix()
 
 
-def _per_class_f1(runs: Sequence[Run]) -> list[str]:
-    """One Markdown table per dataset: a row per class, a column per model, mean F1 (%) over completed seeds."""
+def _per_class_f1(runs: Sequence[Run], labels: dict[str, str] | None = None) -> list[str]:
+    """One Markdown table per dataset: a row per class, a column per model (or label), mean F1 (%) over seeds."""
     lines: list[str] = []
     datasets = sorted({r.dataset for r in runs})
     for dataset in datasets:
@@ -53,7 +67,7 @@ def _per_class_f1(runs: Sequence[Run]) -> list[str]:
             f1 = (res.get("per_class") or {}).get("f1")
             if run.dataset != dataset or run.status != "completed" or not f1:
                 continue
-            per_model.setdefault(run.model, []).append(f1)
+            per_model.setdefault((labels or {}).get(str(run.path), run.model), []).append(f1)
             if not classes:
                 names = res.get("classes")
                 classes = (
@@ -84,104 +98,199 @@ def _commands(runs: Sequence[Run]) -> list[str]:
     return out
 
 
+def _cell(text: Any) -> str:
+    """A Markdown table cell: pipes escaped, one line."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _runs_table(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
-    lines = ["| Model | Dataset | Seed | Status | Epochs | Test acc. (%) | Train time (s) | Run directory |"]
-    lines.append("| --- | --- | ---: | --- | ---: | ---: | ---: | --- |")
+    with_config = any(r.get("config") for r in rows)
+    head = ["Model", *(["Config"] if with_config else []), "Dataset", "Seed", "Status", "Epochs", "Test acc. (%)",
+            "Train time (s)", "Run directory", "Note"]
+    align = ["---", *(["---"] if with_config else []), "---", "---:", "---", "---:", "---:", "---:", "---", "---"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     for r in rows:
         status = r["status"] if r["status"] == "completed" else f"**{r['status']}** (not averaged)"
         epochs = f"{r['epochs_completed'] if r['epochs_completed'] is not None else '?'}/{r['epochs'] or '?'}"
         acc = format_cell(r["test_accuracy"], None, 100.0, 2)
         secs = format_cell(r["train_seconds"], None, 1.0, 1)
-        lines.append(
-            f"| {r['model']} | {r['dataset']} | {r['seed']} | {status} | {epochs} | {acc} | {secs} | "
-            f"`{_rel(r['path'], out_dir)}` |"
-        )
+        note = "; ".join(x for x in (r.get("message"), r.get("note")) if x)
+        cells = [r["model"], *([r.get("config") or ""] if with_config else []), r["dataset"], r["seed"], status,
+                 epochs, acc, secs, f"`{_rel(r['path'], out_dir)}`", note]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
 
+# (file name, caption): the plots of a report, in the order comparison.md shows them.
+PLOTS = [
+    ("learning_curves.png", "Learning curves: validation accuracy (left) and loss (right, solid validation, dashed "
+     "train) per epoch; mean over completed seeds with a ±1 std band, dotted lines for runs that did not complete."),
+    ("accuracy_by_seed.png", "Test accuracy of every completed seed (dots), the mean (bar) and its 95 % Student-t "
+     "interval (line)."),
+    ("accuracy_vs_time.png", "Test accuracy against training time, mean ± std over seeds on both axes."),
+    ("confusion_matrices.png", "Confusion matrices summed over completed seeds, normalised by row (each true class "
+     "sums to 1)."),
+]
+
+
+def _summary_for_files(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in a.items() if not k.startswith("_")} for a in summary]
+
+
 def build_comparison_report(
-    run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], title: str = DEFAULT_TITLE
+    run_dirs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    title: str = DEFAULT_TITLE,
+    *,
+    allow_mixed: bool = False,
 ) -> dict[str, Any]:
     """Write the comparison of ``run_dirs`` into ``out_dir`` and return what was written.
 
-    Writes ``comparison.csv`` (one row per run), ``comparison_summary.csv`` (one row per model and dataset, mean
-    and std over completed seeds), ``comparison.md`` and ``plots/learning_curves.png``,
-    ``plots/accuracy_vs_time.png``, ``plots/confusion_matrices.png``. Runs whose status is not ``completed`` are
-    listed and flagged but never averaged.
+    Runs of one model average into one summary row only when their fingerprints agree
+    (:func:`visionbench.report.fingerprint.fingerprint`: data, budget, hyper-parameters) and every model was run on
+    the same data; otherwise the build stops with one line naming the model, the key and both values, unless
+    ``allow_mixed`` (then one row per model and configuration, labelled with what differs). A seed that appears
+    twice for one row is counted once and reported as a warning. Runs whose status is not ``completed`` are listed
+    with their message but never averaged.
+
+    Writes ``comparison.csv`` (per run), ``comparison_summary.csv``, ``comparison_summary.md``,
+    ``comparison_summary.tex`` and ``comparison_summary.json`` (per row, with the statistics and the paired tests),
+    ``comparison.md`` (the page, embedding every plot), ``sources.json`` (what to rebuild from) and
+    ``plots/learning_curves.png``, ``plots/accuracy_by_seed.png``, ``plots/accuracy_vs_time.png``,
+    ``plots/confusion_matrices.png``.
 
     Args:
         run_dirs: run directories, or folders holding run directories (such as an earlier comparison directory).
         out_dir: where to write; created if missing, existing report files in it are replaced.
         title: the Markdown page's title.
+        allow_mixed: keep runs of different configurations or data, one summary row per (model, fingerprint).
 
     Returns:
-        {"rows": per-run rows, "summary": aggregated rows, "markdown": the page text, "files": {name: Path}}.
+        {"rows": per-run rows, "summary": summary rows, "warnings": one-line warnings, "colors": {model: colour},
+        "fingerprints": {hash: facts}, "markdown": the page text, "files": {name: Path}}.
 
     Raises:
         RunError: a folder is not a run directory and holds none.
+        ConfigError: mixed configurations or data without ``allow_mixed``.
     """
     out = Path(out_dir)
     runs = read_runs(resolve_run_dirs(run_dirs))
-    rows = collect(runs)
+    check = check_comparable(runs, allow_mixed=allow_mixed)
+    warnings = list(check["warnings"])
+    rows = []
+    for row in collect(runs):
+        path = row.pop("path")
+        row.update(fingerprint=check["fingerprints"][path], config=check["labels"][path], path=path)
+        rows.append(row)
+    warnings += mark_duplicates(rows)
     summary = aggregate(rows)
-    files = {
-        "comparison.csv": out / "comparison.csv",
-        "comparison_summary.csv": out / "comparison_summary.csv",
-        "comparison.md": out / "comparison.md",
-        "learning_curves.png": out / "plots" / "learning_curves.png",
-        "accuracy_vs_time.png": out / "plots" / "accuracy_vs_time.png",
-        "confusion_matrices.png": out / "plots" / "confusion_matrices.png",
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, files["comparison.csv"])
-    write_csv(summary, files["comparison_summary.csv"])
-    plot_learning_curves(runs, files["learning_curves.png"])
-    plot_accuracy_vs_time(rows, files["accuracy_vs_time.png"])
-    plot_confusions(runs, files["confusion_matrices.png"])
+    add_paired_tests(summary, rows, check["facts"])
+    colors = model_colors(r.model for r in runs)
+    labels = {r["path"]: (f"{r['model']} ({r['config']})" if r["config"] else r["model"]) for r in rows}
+    counted = {r["path"] for r in rows if r["counted"]}
+    plot_runs = [r for r in runs if str(r.path) in counted]
 
-    md = [f"# {title}", "", to_markdown(summary)]
+    files = {name: out / name for name in (
+        "comparison.csv", "comparison_summary.csv", "comparison_summary.md", "comparison_summary.tex",
+        "comparison_summary.json", "comparison.md", SOURCES_FILE,
+    )}
+    files.update({name: out / "plots" / name for name, _ in PLOTS})
+    out.mkdir(parents=True, exist_ok=True)
+    plain = _summary_for_files(summary)
+    write_csv(rows, files["comparison.csv"])
+    write_csv(plain, files["comparison_summary.csv"])
+    atomic_write_text(files["comparison_summary.md"], summary_markdown(plain, title))
+    atomic_write_text(files["comparison_summary.tex"], to_latex(plain, caption=title))
+    write_json_report(files["comparison_summary.json"], {
+        "title": title, "summary": plain, "warnings": warnings, "fingerprints": check["facts"], "colors": colors,
+    })
+    write_json_report(files[SOURCES_FILE], {
+        "title": title, "allow_mixed": allow_mixed, "runs": [str(r.path.resolve()) for r in runs],
+    })
+    plot_learning_curves(plot_runs, files["learning_curves.png"], colors=colors, labels=labels)
+    plot_accuracy_by_seed(rows, files["accuracy_by_seed.png"], colors=colors)
+    plot_accuracy_vs_time(rows, files["accuracy_vs_time.png"], colors=colors)
+    plot_confusions(plot_runs, files["confusion_matrices.png"], colors=colors, labels=labels)
+
+    md = [f"# {title}", ""]
+    if warnings:
+        md += [f"> **Warning:** {_cell(w)}" + ("  " if i < len(warnings) - 1 else "") for i, w in enumerate(warnings)]
+        md.append("")
+    md += [to_markdown(summary)]
+    md += paired_markdown(summary)
     md += ["## Plots", ""]
-    for name, caption in (
-        ("learning_curves.png", "Learning curves"),
-        ("accuracy_vs_time.png", "Test accuracy against training time"),
-        ("confusion_matrices.png", "Confusion matrices (normalised by row)"),
-    ):
-        md.append(f"- [{caption}]({_rel(files[name], out)})")
-    md += ["", f"![Learning curves]({_rel(files['learning_curves.png'], out)})", ""]
-    md += _per_class_f1(runs)
+    for name, caption in PLOTS:
+        md += [f"![{caption.split(':')[0].split(',')[0]}]({_rel(files[name], out)})", "", f"*{caption}*", ""]
+    md += _per_class_f1(plot_runs, labels)
     md += ["## Runs", ""] + _runs_table(rows, out) + [""]
+    md += ["## Files", ""]
+    md += [
+        "- `comparison.csv`: one row per run, unrounded; `comparison_summary.csv`, `.md`, `.tex` (booktabs), "
+        "`.json`: one row per model (and configuration), with the statistics and the paired tests.",
+        f"- `{SOURCES_FILE}`: the run directories this report was built from.",
+        "",
+    ]
     md += ["## Reproduce", ""]
     commands = _commands(runs)
     if commands:
         md += ["Train the runs again (same seeds, same machine give the same metrics):", "", "```sh", *commands, "```"]
         md.append("")
-    if all(out.resolve() in r.path.resolve().parents for r in runs):
-        # compare expands a folder into the runs under it
-        run_args = shlex.quote(_rel(out, Path.cwd(), parents_ok=False))
-    else:
-        run_args = " ".join(shlex.quote(_rel(r.path, Path.cwd(), parents_ok=False)) for r in runs)
-    md += ["Rebuild this report from the run directories alone:", "", "```sh"]
-    md += [f"visionbench compare {run_args}", "```", ""]
+    md += ["Rebuild this report in place from its run directories:", "", "```sh"]
+    md += [f"visionbench report {shlex.quote(_rel(out, Path.cwd(), parents_ok=False))}", "```", ""]
     markdown = "\n".join(md)
     atomic_write_text(files["comparison.md"], markdown)
-    return {"rows": rows, "summary": summary, "markdown": markdown, "files": files}
+    return {"rows": rows, "summary": summary, "warnings": warnings, "colors": colors,
+            "fingerprints": check["facts"], "markdown": markdown, "files": files}
 
 
-def render_table_rich(summary: Sequence[dict[str, Any]]) -> Table:
-    """The summary as a :class:`rich.table.Table` for the terminal (same cells as the Markdown table)."""
-    several = len({a["dataset"] for a in summary}) > 1
-    table = Table(title="Comparison (mean ± std over seeds)" if any(a["n_seeds"] > 1 for a in summary) else None)
-    # Model names are never truncated; the numeric columns shrink first.
-    table.add_column("Model", style="bold", no_wrap=True, min_width=max((len(str(a["model"])) for a in summary),
-                                                                        default=5))
-    if several:
-        table.add_column("Dataset")
-    table.add_column("Runs", justify="right")
-    for _, header, _, _ in TABLE_COLUMNS:
-        table.add_column(header, justify="right")
-    for a in summary:
-        runs = str(a["n_seeds"]) + (f" [red](+{a['n_flagged']} flagged)[/red]" if a["n_flagged"] else "")
-        cells = [a["model"], *([a["dataset"]] if several else []), runs]
-        cells += [cell(a, k, s, d) for k, _, s, d in TABLE_COLUMNS]
-        table.add_row(*cells)
-    return table
+def _title_from_plan(comparison_dir: Path) -> str | None:
+    plan_path = comparison_dir / "plan.json"
+    try:
+        plan = json.loads(plan_path.read_text())
+        return f"{plan['dataset']}: {', '.join(plan['models'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def rebuild_report(comparison_dir: str | os.PathLike[str], *, allow_mixed: bool | None = None) -> dict[str, Any]:
+    """Rebuild a comparison directory's report in place from its run directories (no new folder).
+
+    The runs are those under ``comparison_dir/runs/`` (a comparison made by training; runs added since, by
+    ``--resume``, are picked up), else those listed in ``comparison_dir/sources.json`` (a comparison of existing
+    runs). The title and ``allow_mixed`` are read back from ``sources.json`` when it is there.
+
+    Args:
+        comparison_dir: a folder written by :func:`build_comparison_report`.
+        allow_mixed: override the setting the report was built with (None: keep it).
+
+    Returns:
+        What :func:`build_comparison_report` returns.
+
+    Raises:
+        RunError: the folder is not a comparison directory, or a run it lists no longer exists.
+    """
+    root = Path(comparison_dir)
+    sources_path = root / SOURCES_FILE
+    sources: dict[str, Any] = {}
+    if sources_path.is_file():
+        try:
+            sources = json.loads(sources_path.read_text())
+        except ValueError as exc:
+            raise RunError(
+                f"{sources_path}: unreadable ({exc}); build the report again with `visionbench compare RUN_DIR...`"
+            ) from None
+    run_dirs: list[str | Path]
+    if (root / "runs").is_dir():
+        run_dirs = [root / "runs"]
+    elif sources.get("runs"):
+        run_dirs = [Path(p) for p in sources["runs"]]
+        for p in run_dirs:
+            if not Path(p).is_dir():
+                raise RunError(f"{sources_path}: lists {p}, which no longer exists; put the run back there or build "
+                               "a new report with `visionbench compare RUN_DIR...`")
+    else:
+        raise RunError(f"{root}: not a comparison directory (no runs/ and no {SOURCES_FILE}); give a folder made by "
+                       "`visionbench compare`")
+    title = sources.get("title") or _title_from_plan(root) or DEFAULT_TITLE
+    mixed = bool(sources.get("allow_mixed", False)) if allow_mixed is None else allow_mixed
+    return build_comparison_report(run_dirs, root, title=title, allow_mixed=mixed)
