@@ -1,0 +1,41 @@
+"""runs.atomic_write_bytes: files get the mode of an ordinary open() (0o666 less the umask), not mkstemp's 0o600."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+
+from visionbench import runs
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test and put the old one back."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)], ids=["022", "077", "002"])
+@pytest.mark.parametrize("proc", [True, False], ids=["proc-status", "os-umask"])
+def test_atomic_write_honours_the_umask(tmp_path, umask, monkeypatch, mask: int, mode: int, proc: bool) -> None:
+    if not proc:  # where /proc/self/status cannot be read, the umask is read with os.umask
+
+        def no_proc(*args, **kwargs):
+            raise OSError("no /proc here")
+
+        monkeypatch.setattr(runs, "open", no_proc, raising=False)
+    umask(mask)
+    target = tmp_path / "results.json"
+    runs.atomic_write_bytes(target, b"{}")
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert target.read_bytes() == b"{}"
+    runs.write_json(target, {"a": 1})  # replacing an existing file: same rule
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left behind
+    assert os.umask(mask) == mask  # reading the umask did not change it
