@@ -75,7 +75,8 @@ def paired_difference(
     xb = [float(b[s]) for s in seeds]
     diff = mean_std_ci([x - y for x, y in zip(xa, xb)], confidence)
     t = p = None
-    if diff["std"] and diff["std"] > 0:
+    # Equal differences up to rounding (0.9 - 0.8 vs 0.8 - 0.7) leave t at ~1e16: call the test undefined instead.
+    if diff["std"] is not None and diff["std"] > 1e-12 * max(1.0, abs(diff["mean"])):
         res = _st.ttest_rel(xa, xb)
         t, p = float(res.statistic), float(res.pvalue)
     return {
