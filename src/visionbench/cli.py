@@ -6,97 +6,182 @@ Errors a user can fix (``VisionbenchError``) are printed as one line on stderr w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, NoReturn, Union, get_args, get_origin
 
-from visionbench.data._base import AUGMENT_PRESETS
 from visionbench.errors import ConfigError, VisionbenchError
+from visionbench.train.config import _HINTS, RECIPE_FIELDS, TrainConfig
 
 __all__ = ["main", "build_parser"]
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows a default only where there is one worth showing (never "(default: None)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" not in text and action.default not in (None, False, [], argparse.SUPPRESS) \
+                and action.option_strings:
+            text += f" (default: {action.default})"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line naming the option and the fix, exit status 2 (not the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f"; see `{self.prog} --help`"
+        self.exit(2, f"error: {message}{hint}\n")
 
 
 def _model_kwarg(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--model-arg {text!r}: expected KEY=VALUE, e.g. --model-arg dropout=0.1")
+    if "=" not in text or not text.split("=", 1)[0].strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. --model-arg dropout=0.1 (got {text!r})")
     key, value = text.split("=", 1)
     try:
-        return key.replace("-", "_"), json.loads(value)
+        return key.strip().replace("-", "_"), json.loads(value)
     except json.JSONDecodeError:
-        return key.replace("-", "_"), value
+        return key.strip().replace("-", "_"), value
 
 
 def _int_list(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}")
+    return values
+
+
+# The training flags, derived from TrainConfig's fields: each field listed here becomes --field-name, with its
+# type and choices read from the field's annotation (one source for both). Group, then help text.
+_DATA, _HYPER = "data and budget", "hyper-parameters (default: the model's recipe)"
+_MODEL = "model and transfer learning"
+_FLAG_HELP: dict[str, tuple[str, str]] = {
+    "data_dir": (_DATA, "folder holding the dataset's files (searched first)"),
+    "download": (_DATA, "download the dataset if it is not found"),
+    "epochs": (_DATA, "full passes over the training split (default: the recipe's budget, in steps)"),
+    "steps": (_DATA, "optimiser steps in all (default: the recipe's budget; `visionbench models --dataset D` shows "
+                     "it)"),
+    "time_budget": (_DATA, "seconds of training: the steps that fit are measured and planned first"),
+    "max_train_samples": (_DATA, "cap on training examples (stratified), for quick runs"),
+    "device": (_DATA, "where to train: auto picks CUDA when there is a GPU"),
+    "threads": (_DATA, "CPU threads for PyTorch and NumPy (default: all)"),
+    "output_dir": (_DATA, "parent folder of the run directories"),
+    "quiet": (_DATA, "no progress bar"),
+    "batch_size": (_HYPER, "examples per optimiser step"),
+    "optimizer": (_HYPER, "optimiser"),
+    "lr": (_HYPER, "peak learning rate"),
+    "momentum": (_HYPER, "SGD momentum"),
+    "nesterov": (_HYPER, "Nesterov momentum (SGD)"),
+    "weight_decay": (_HYPER, "weight decay (not applied to biases and normalisation)"),
+    "schedule": (_HYPER, "learning-rate schedule over the run's steps"),
+    "warmup_steps": (_HYPER, "linear warm-up steps"),
+    "label_smoothing": (_HYPER, "label smoothing of the cross-entropy"),
+    "augment": (_HYPER, "augmentation preset; auto picks one for the dataset"),
+    "val_split": (_HYPER, "fraction of the training set held out for validation"),
+    "seed": (_HYPER, "seed of everything random"),
+    "amp": (_HYPER, "mixed precision (CUDA only)"),
+    "img_size": (_HYPER, "resize inputs to this side"),
+    "eval_batch_size": (_HYPER, "batch size for validation and test"),
+    "backbone_lr_scale": (_MODEL, "learning-rate factor for all but the classifier head"),
+}
+#: TrainConfig fields that only `train` takes (compare sets them per run, or they make no sense for many runs).
+_SINGLE_RUN_ONLY = {"seed", "run_name", "model", "dataset", "model_kwargs", "command"}
+#: TrainConfig fields the CLI sets from flags (everything but what the program fills in itself).
+_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model_kwargs", "command"))
+#: The flags `compare` takes: the data and budget group (the recipes' hyper-parameters stay per model).
+_COMPARE_KEYS = tuple(k for k, (group, _) in _FLAG_HELP.items() if group == _DATA)
+
+
+def _add_field_flag(g: Any, name: str, help_: str) -> None:
+    hint = _HINTS[name]
+    options = [o for o in (get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,))
+               if o is not type(None)]
+    base = options[0]
+    default = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
+    if default is not None and default is not False and name not in _HYPER_FROM_RECIPE:
+        help_ = f"{help_} (default: {default})"
+    flag = "--" + name.replace("_", "-")
+    if base is bool:
+        if name == "nesterov":
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            g.add_argument(flag, action="store_true", default=None, help=help_)
+    elif get_origin(base) is Literal:
+        g.add_argument(flag, choices=get_args(base), default=None, help=help_)
+    else:
+        g.add_argument(flag, type=_number(base, flag), default=None, help=help_,
+                       metavar={int: "N", float: "X", str: "PATH" if "dir" in name else "TEXT"}.get(base, "V"))
+
+
+_HYPER_FROM_RECIPE = set(RECIPE_FIELDS)
+
+
+def _number(kind: Any, flag: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            word = {int: "an integer", float: "a number"}.get(kind, "a value")
+            raise argparse.ArgumentTypeError(f"expected {word}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        return value
+
+    parse.__name__ = {int: "integer", float: "number"}.get(kind, "value")
+    return parse
 
 
 def _add_training_flags(p: argparse.ArgumentParser, *, full: bool) -> None:
-    g = p.add_argument_group("data and budget")
-    g.add_argument("--data-dir", help="folder holding the dataset's files (searched first)")
-    g.add_argument("--download", action="store_true", default=None, help="download the dataset if not found")
-    g.add_argument("--epochs", type=int, help="epochs (default: the model's recipe)")
-    g.add_argument("--max-train-samples", type=int, help="cap on training examples, for quick runs")
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
-    g.add_argument("--threads", type=int, help="torch CPU threads")
-    g.add_argument("--output-dir", help="parent folder of the run directories")
-    g.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    groups: dict[str, Any] = {}
+    for name, (group, help_) in _FLAG_HELP.items():
+        if not full and group != _DATA:
+            continue
+        if group not in groups:
+            groups[group] = p.add_argument_group(group)
+        _add_field_flag(groups[group], name, help_)
     if not full:
         return
-    h = p.add_argument_group("hyper-parameters (default: the model's recipe)")
-    h.add_argument("--batch-size", type=int)
-    h.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
-    h.add_argument("--lr", type=float, help="peak learning rate")
-    h.add_argument("--momentum", type=float)
-    h.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    h.add_argument("--weight-decay", type=float)
-    h.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
-    h.add_argument("--warmup-epochs", type=float)
-    h.add_argument("--label-smoothing", type=float)
-    h.add_argument("--augment", choices=["auto", *AUGMENT_PRESETS])
-    h.add_argument("--val-split", type=float, help="fraction of the training set held out (default 0.1)")
-    h.add_argument("--seed", type=int, help="seed of everything random (default 0)")
-    h.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
-    h.add_argument("--img-size", type=int, help="resize inputs to this side")
-    h.add_argument("--eval-batch-size", type=int)
-    t = p.add_argument_group("model and transfer learning")
+    t = groups[_MODEL]
     t.add_argument("--weights", help="'imagenet' or a torchvision-format state dict file (AlexNet/VGG)")
-    t.add_argument("--init-from", help="initialise from an earlier run directory of the same architecture")
+    t.add_argument("--init-from", metavar="RUN_DIR", help="initialise from an earlier run of the same architecture")
     t.add_argument("--freeze", help="none | features | all-but-last-K")
-    t.add_argument("--backbone-lr-scale", type=float, help="lr factor for all but the classifier head")
     t.add_argument("--model-arg", action="append", type=_model_kwarg, default=[], metavar="KEY=VALUE",
                    help="extra model builder argument (JSON value), repeatable")
 
 
-_TRAIN_KEYS = ("dataset", "data_dir", "download", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
-               "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "augment", "val_split", "seed",
-               "device", "amp", "threads", "max_train_samples", "img_size", "backbone_lr_scale", "output_dir",
-               "eval_batch_size", "quiet", "run_name")
-
-
 def _train_config(args: argparse.Namespace) -> Any:
-    from visionbench.train import TrainConfig, load_config_file
+    from visionbench.train.config import load_config_file
 
     values: dict[str, Any] = load_config_file(args.config) if getattr(args, "config", None) else {}
-    for key in _TRAIN_KEYS + ("model",):
+    for key in _TRAIN_KEYS:
         value = getattr(args, key, None)
         if value is not None:
             values[key] = value
-    model_kwargs = dict(values.pop("model_kwargs", {}) or {})
+    model_kwargs = values.pop("model_kwargs", None) or {}
+    if not isinstance(model_kwargs, dict):
+        raise ConfigError(f"--config {args.config}: model_kwargs must be a mapping of builder arguments")
+    model_kwargs = dict(model_kwargs)
     for key in ("weights", "init_from", "freeze"):
         if getattr(args, key, None) is not None:
             model_kwargs[key] = getattr(args, key)
     model_kwargs.update(dict(getattr(args, "model_arg", []) or []))
     values["model_kwargs"] = model_kwargs
     values["command"] = "visionbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # A flag's budget replaces the config file's (--epochs on the command line beats steps: in the file).
+    flag_budget = [k for k in ("epochs", "steps", "time_budget") if getattr(args, k, None) is not None]
+    if flag_budget:
+        for k in {"epochs", "steps", "time_budget"} - set(flag_budget):
+            values.pop(k, None)
+    TrainConfig(**{k: values.get(k) for k in ("epochs", "steps", "time_budget")}).check_budget_flags()
     return TrainConfig.from_dict(values, source=f"--config {args.config}" if getattr(args, "config", None)
                                  else "options")
 
@@ -105,10 +190,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from visionbench.train import train
 
     if args.resume:
-        from visionbench.train import TrainConfig
-
         extra = [k for k in _TRAIN_KEYS + ("config", "weights", "init_from", "freeze")
-                 if k != "quiet" and getattr(args, k, None) is not None] + (["model_arg"] if args.model_arg else [])
+                 if k not in ("quiet", "model") and getattr(args, k, None) is not None]
+        extra += ["model_arg"] if args.model_arg else []
         if extra:
             flag = "--" + extra[0].replace("_", "-")
             raise ConfigError(f"--resume continues a run with its saved configuration; drop {flag} (or start a new "
@@ -127,7 +211,7 @@ def _report_run(result: Any) -> int:
     if result.status == "completed":
         print(f"run: {result.run_dir}")
         print(f"test accuracy {r['test_accuracy']:.2%}  macro-F1 {r['test_macro_f1']:.2%}  loss {r['test_loss']:.4f}"
-              f"  ({r['epochs_completed']} epochs, {r['train_seconds']:.1f}s)")
+              f"  ({r['steps']} steps, {r['epochs_completed']} epochs, {r['train_seconds']:.1f}s)")
         return 0
     print(f"error: {result.message}", file=sys.stderr)
     return 130 if result.status == "interrupted" else 1
@@ -144,28 +228,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from visionbench.experiments.compare import (
-        MAIN_JOB_EPOCHS,
-        MAIN_JOB_MODELS,
-        CompareConfig,
-        compare_runs,
-        run_comparison,
-    )
-    from visionbench.report.build import render_table_rich
+    from visionbench.experiments.compare import MAIN_JOB_MODELS, CompareConfig, compare_runs, run_comparison
 
-    console = _console()
+    console = _console(args.wide)
     if args.run_dirs:
-        result = compare_runs(args.run_dirs, output_dir=args.output_dir or "comparisons")
+        bad = [k for k in ("dataset", "models", "seeds", "resume", *_COMPARE_KEYS)
+               if k not in ("output_dir", "quiet") and getattr(args, k, None) is not None]
+        if bad:
+            raise ConfigError(f"--{bad[0].replace('_', '-')} trains new runs; it cannot be combined with existing "
+                              f"RUN_DIRs (compare those as they are, or drop the run directories)")
+        result = compare_runs(args.run_dirs, output_dir=args.output_dir or "comparisons", allow_mixed=args.allow_mixed)
     else:
-        overrides = {k: getattr(args, k) for k in ("data_dir", "download", "max_train_samples", "device", "threads",
-                                                    "quiet") if getattr(args, k) is not None}
+        overrides = {k: getattr(args, k) for k in _COMPARE_KEYS
+                     if k not in ("epochs", "steps", "time_budget", "output_dir") and getattr(args, k) is not None}
         cc = CompareConfig(
             dataset=args.dataset or "digits",
             models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else MAIN_JOB_MODELS,
             seeds=args.seeds or [0],
-            # The main job (no --models) has a fixed budget; an explicit list uses each model's recipe by default.
-            epochs=args.epochs if args.epochs is not None or args.models else MAIN_JOB_EPOCHS,
+            epochs=args.epochs, steps=args.steps, time_budget=args.time_budget,
             output_dir=args.output_dir or "comparisons",
+            isolate=args.isolate,
             train_overrides=overrides,
         )
 
@@ -173,8 +255,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
             console.print(f"[bold][{i}/{total}][/bold] {model} (seed {seed})", highlight=False)
 
         result = run_comparison(cc, resume=args.resume, on_run=announce)
-    console.print(render_table_rich(result.report["summary"]))
-    console.print(f"report: {result.out_dir / 'comparison.md'}", highlight=False)
+    _print_report(console, result.report, result.out_dir, args.wide)
+    return 0
+
+
+def _print_report(console: Any, report: dict[str, Any], out_dir: Any, wide: bool) -> None:
+    from visionbench.report.build import render_table_rich
+
+    console.print(render_table_rich(report["summary"], wide=wide, width=console.width))
+    for warning in report.get("warnings", []):
+        console.print(f"warning: {warning}", highlight=False, markup=False)
+    console.print(f"report: {out_dir / 'comparison.md'}", highlight=False)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from visionbench.report import rebuild_report
+
+    report = rebuild_report(args.comparison_dir, allow_mixed=True if args.allow_mixed else None)
+    _print_report(_console(args.wide), report, Path(args.comparison_dir), args.wide)
     return 0
 
 
@@ -183,17 +283,47 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     from visionbench.models import get_entry, list_models
 
-    table = Table(title="registered models")
-    for col in ("name", "family", "engine", "recipe", "description"):
-        table.add_column(col)
     names = list_models(args.pattern)
     if not names:
         raise ConfigError(f"no model matches {args.pattern!r}; `visionbench models` lists them all")
+    if args.dataset:
+        return _models_for_dataset(names, args.dataset, args.data_dir, args.max_train_samples)
+    table = Table(title="registered models")
+    for col in ("name", "family", "engine", "recipe", "description"):
+        table.add_column(col)
     for name in names:
         e = get_entry(name)
         r = e.recipe
-        table.add_row(name, e.family, e.engine, f"{r.epochs} ep, {r.optimizer} lr {r.lr:g}, {r.schedule}",
-                      e.description)
+        budget = f"{r.steps} steps, >= {r.min_epochs} ep" + (f", <= {r.max_epochs} ep" if r.max_epochs else "")
+        table.add_row(name, e.family, e.engine, f"{budget}; {r.optimizer} lr {r.lr:g}, {r.schedule}", e.description)
+    _console().print(table)
+    return 0
+
+
+def _models_for_dataset(names: list[str], dataset: str, data_dir: str | None, cap: int | None) -> int:
+    """The recipe each model actually gets on ``dataset``: budget in steps and passes, batch, lr, schedule."""
+    from rich.table import Table
+
+    from visionbench.data import dataset_status
+    from visionbench.models import get_entry
+    from visionbench.train.budget import plan_budget
+
+    status = dataset_status(dataset, data_dir=data_dir)
+    if status.train_size is None:
+        raise ConfigError(f"--dataset {dataset}: its size is not known without its files; {status.how_to_get}")
+    n_total = min(status.train_size, cap) if cap else status.train_size
+    n_train = n_total - math.ceil(n_total * TrainConfig.val_split)  # as the validation split carves it
+    side = status.image_shape[-1]
+    table = Table(title=f"recipes on {status.name}: {n_train:,} training images after the validation split")
+    table.add_column("model", no_wrap=True, min_width=max(len(n) for n in names))
+    for col in ("steps", "epochs", "batch", "optimizer, lr", "schedule", "warm-up", "augment"):
+        table.add_column(col, justify="right" if col in ("steps", "epochs", "batch", "warm-up") else "left")
+    for name in names:
+        r = get_entry(name).recipe.for_dataset(status.name, side)
+        b = plan_budget(n_train, r.batch_size, recipe_steps=r.steps, min_epochs=r.min_epochs,
+                        max_epochs=r.max_epochs, warmup_steps=r.warmup_steps)
+        table.add_row(name, f"{b.steps:,}", f"{b.steps / b.steps_per_epoch:.1f}", str(r.batch_size),
+                      f"{r.optimizer} {r.lr:g}", r.schedule, str(b.warmup_steps), r.augment)
     _console().print(table)
     return 0
 
@@ -215,11 +345,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _console() -> Any:
+def _console(wide: bool = False) -> Any:
     from rich.console import Console
 
-    # Piped output (CI, files) gets a wide table instead of rich's 80-column default.
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    # A terminal keeps its width (the tables drop columns to fit it); --wide gets room for every column.
+    return Console(width=240) if wide else Console()
 
 
 def _fmt(value: Any) -> str:
@@ -248,9 +378,12 @@ _EXAMPLES = {
              "  visionbench train --resume runs/20260101-120000-cnn-fashion-mnist",
     "evaluate": "example:\n  visionbench evaluate runs/20260101-120000-cnn-digits",
     "compare": "examples:\n  visionbench compare                      # the main job: digits, the default models\n"
-               "  visionbench compare --dataset fashion-mnist --models mlp,cnn --epochs 5 --seeds 0,1,2\n"
+               "  visionbench compare --dataset fashion-mnist --models mlp,cnn --seeds 0,1,2\n"
+               "  visionbench compare --models cnn,mlp,scratch_mlp --time-budget 30   # 30 s of training each\n"
                "  visionbench compare runs/a runs/b          # existing runs, no training",
-    "models": "examples:\n  visionbench models\n  visionbench models 'resnet*'",
+    "report": "example:\n  visionbench report comparisons/20260101-120000-digits",
+    "models": "examples:\n  visionbench models\n  visionbench models 'resnet*'\n"
+              "  visionbench models --dataset fashion-mnist --max-train-samples 8000   # the budgets there",
     "datasets": "example:\n  visionbench datasets --data-dir ~/data",
     "download": "example:\n  visionbench download mnist --data-dir ~/data",
 }
@@ -259,13 +392,14 @@ _EXAMPLES = {
 def build_parser() -> argparse.ArgumentParser:
     from visionbench import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="visionbench", formatter_class=_Formatter,
         description="Build, train and compare image classifiers (NumPy engine and PyTorch) on the machine you have.",
         epilog="example:\n  visionbench compare          # train the default models on digits and compare them",
     )
     parser.add_argument("--version", action="version", version=f"visionbench {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--verbose", action="store_true", help="show the full traceback of an error (for bug reports)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_, description=help_, epilog=_EXAMPLES[name], formatter_class=_Formatter)
@@ -283,17 +417,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_evaluate)
 
-    p = add("compare", "train several models under one budget and compare them, or compare existing runs")
+    p = add("compare", "train several models on one dataset, each with its own recipe (or the same --epochs, --steps "
+                       "or --time-budget for all), and compare them; or compare existing runs")
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="existing runs to compare (no training)")
-    p.add_argument("--dataset", help="dataset (default digits)")
+    p.add_argument("--dataset", help="dataset (default: digits)")
     p.add_argument("--models", help="comma-separated model names (default: the main job's models)")
-    p.add_argument("--seeds", type=_int_list, help="comma-separated seeds, e.g. 0,1,2 (default 0)")
+    p.add_argument("--seeds", type=_int_list, help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
     p.add_argument("--resume", metavar="COMPARISON_DIR", help="continue an interrupted comparison")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="compare runs whose data, budget or recipe differ, one row per configuration")
+    p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
+                   help="train each run in its own worker process, so its time, memory and crash are its own")
+    p.add_argument("--wide", action="store_true", help="show every column of the table")
     _add_training_flags(p, full=False)
     p.set_defaults(func=cmd_compare)
 
-    p = add("models", "list the registered models")
+    p = add("report", "rebuild a comparison's report in place from its run directories")
+    p.add_argument("comparison_dir", metavar="COMPARISON_DIR")
+    p.add_argument("--allow-mixed", action="store_true", help="allow runs whose configurations differ")
+    p.add_argument("--wide", action="store_true", help="show every column of the table")
+    p.set_defaults(func=cmd_report)
+
+    p = add("models", "list the registered models, or the recipe each gets on a dataset")
     p.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'resnet*'")
+    p.add_argument("--dataset", help="show the budget (steps, epochs), batch, lr and schedule used on this dataset")
+    p.add_argument("--data-dir", help="folder to search first for the dataset")
+    p.add_argument("--max-train-samples", type=_number(int, "--max-train-samples"), help="as for train")
     p.set_defaults(func=cmd_models)
 
     p = add("datasets", "list the datasets: found where, or how to get them")
@@ -318,11 +467,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except VisionbenchError as exc:
+        if args.verbose:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback with --verbose
+        if args.verbose:
+            raise
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"error: internal error ({type(exc).__name__}: {first}); run again with --verbose and report the "
+              f"traceback", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

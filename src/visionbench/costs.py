@@ -28,6 +28,7 @@ __all__ = [
     "measure_inference_throughput",
     "peak_memory_mb",
     "reset_peak_memory",
+    "current_memory_mb",
     "versions",
     "machine",
     "environment",
@@ -137,13 +138,27 @@ def _is_cuda(device: str | torch.device | None) -> bool:
     return device is not None and torch.device(device).type == "cuda" and torch.cuda.is_available()
 
 
-def _vm_hwm_kib() -> int | None:
+def _status_kib(field: str) -> int | None:
     try:
         with open("/proc/self/status") as f:
-            match = re.search(r"^VmHWM:\s+(\d+)\s+kB", f.read(), re.MULTILINE)
+            match = re.search(rf"^{field}:\s+(\d+)\s+kB", f.read(), re.MULTILINE)
     except OSError:
         return None
     return int(match.group(1)) if match else None
+
+
+def _vm_hwm_kib() -> int | None:
+    return _status_kib("VmHWM")
+
+
+def current_memory_mb(device: str | torch.device | None = None) -> float | None:
+    """Memory in use now, in MiB: PyTorch's allocated tensors on a CUDA device, else the process's resident set
+    (Linux ``VmRSS``; None where it cannot be read). Subtracted from :func:`peak_memory_mb` it gives what a run
+    added on top of the interpreter and the libraries it had already loaded."""
+    if _is_cuda(device):
+        return torch.cuda.memory_allocated(device) / 2**20
+    rss = _status_kib("VmRSS")
+    return None if rss is None else rss / 1024
 
 
 def reset_peak_memory(device: str | torch.device | None = None) -> None:

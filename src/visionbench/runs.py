@@ -3,7 +3,7 @@
 Layout of ``runs/<YYYYmmdd-HHMMSS>-<model>-<dataset>/``::
 
     config.json          the fully resolved TrainConfig, the recipe it came from, dataset facts
-    history.csv          one row per epoch: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds
+    history.csv          one row per epoch: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,steps
     results.json         status and final metrics (see docs/architecture.md for the keys)
     checkpoints/last.pt  (or last.npz for the NumPy engine) enough to resume exactly
     checkpoints/best.pt  the weights of the epoch with the best validation accuracy
@@ -40,7 +40,7 @@ __all__ = [
     "find_runs",
 ]
 
-HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "steps"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

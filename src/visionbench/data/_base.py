@@ -12,12 +12,15 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-__all__ = ["Split", "Dataset", "AugmentPreset", "AUGMENT_PRESETS"]
+__all__ = ["Split", "Dataset", "AugmentPreset", "AUGMENT_PRESETS", "AugmentChoice", "AUGMENT_CHOICES"]
 
 # Here (torch-free) rather than in ``transforms`` so that the CLI can list the choices without importing torch.
 AugmentPreset = Literal["none", "shift", "flip", "shift-flip", "crop-flip"]
 #: Every augmentation preset, in the order the help lists them (the CLI, the config and the recipes check this).
 AUGMENT_PRESETS: tuple[str, ...] = get_args(AugmentPreset)
+#: What a recipe or a config may name: a preset, or ``auto`` (the dataset's default preset).
+AugmentChoice = Literal["auto", AugmentPreset]
+AUGMENT_CHOICES: tuple[str, ...] = get_args(AugmentChoice)
 
 
 @dataclass

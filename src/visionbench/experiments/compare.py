@@ -1,45 +1,53 @@
-"""``compare``: train several models and seeds under one budget into one comparison directory, then report.
+"""``compare``: train several models and seeds under the same rules into one comparison directory, then report.
 
 A comparison directory ``comparisons/<YYYYmmdd-HHMMSS>-<dataset>/`` holds ``plan.json`` (what is to be trained),
 ``runs/`` (one run directory per model and seed) and the report (``comparison.csv``, ``comparison.md``, plots).
 Running the same comparison with ``resume`` skips finished runs and resumes interrupted ones.
+
+Each (model, seed) trains in its own worker process by default, so its time and peak memory are its own and a run
+that crashes (even in native code) is reported as failed while the others go on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing as mp
+import re
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visionbench.errors import ConfigError, RunError
+from visionbench.errors import ConfigError, RunError, VisionbenchError
 from visionbench.models import get_entry
 from visionbench.report.build import build_comparison_report
 from visionbench.runs import find_runs, read_run, unique_dir, write_json
 from visionbench.train import TrainConfig, TrainResult, train
 
-__all__ = ["MAIN_JOB_EPOCHS", "MAIN_JOB_MODELS", "CompareConfig", "ComparisonResult", "run_comparison", "compare_runs"]
+__all__ = ["MAIN_JOB_MODELS", "CompareConfig", "ComparisonResult", "run_comparison", "compare_runs"]
 
-# The main job (`visionbench compare` with no argument): one model of each family on digits, all for the same
-# number of epochs, about two minutes on a 2-core CPU.
+# The main job (`visionbench compare` with no argument): one model of each family on digits, each with its own
+# recipe for digits (a budget in optimiser steps), about two minutes on a 2-core CPU.
 MAIN_JOB_MODELS = ("mlp", "cnn", "scratch_mlp", "scratch_cnn2d", "resnet20", "vit_tutorial")
-MAIN_JOB_EPOCHS = 30
 
 
 @dataclass
 class CompareConfig:
-    """A comparison: the same dataset, data budget and epochs for every model and seed.
+    """A comparison: the same dataset, data and budget rule for every model and seed.
 
     Attributes:
         dataset: dataset name.
         models: registered model names.
         seeds: one run per model and seed.
-        epochs: the same number of epochs for every model (None: each model's recipe).
+        epochs: the same number of passes for every model (None: each model's recipe).
+        steps: the same number of optimiser steps for every model (None: each model's recipe).
+        time_budget: the same seconds of training for every model; each gets the steps that fit (None: recipes).
         output_dir: parent folder of the comparison directory.
         name: the comparison directory's name (default: ``<timestamp>-<dataset>``).
+        isolate: train each run in its own worker process (its own time, memory and crash); False runs in-process.
         train_overrides: TrainConfig fields applied to every run (data_dir, max_train_samples, device, threads...).
     """
 
@@ -47,8 +55,11 @@ class CompareConfig:
     models: Sequence[str] = MAIN_JOB_MODELS
     seeds: Sequence[int] = (0,)
     epochs: int | None = None
+    steps: int | None = None
+    time_budget: float | None = None
     output_dir: str = "comparisons"
     name: str | None = None
+    isolate: bool = True
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,14 +70,39 @@ class ComparisonResult:
     report: dict[str, Any]
 
 
+def _base_config(cc: CompareConfig, model: str, seed: int) -> TrainConfig:
+    return TrainConfig(model=model, dataset=cc.dataset, seed=seed, epochs=cc.epochs, steps=cc.steps,
+                       time_budget=cc.time_budget, **cc.train_overrides)
+
+
 def _check(cc: CompareConfig) -> None:
+    """Everything that can be checked before the comparison directory is made (so a mistake leaves nothing)."""
     if not cc.models:
         raise ConfigError("--models: give at least one model name")
     if not cc.seeds:
         raise ConfigError("--seeds: give at least one seed")
+    if len(set(cc.models)) != len(cc.models):
+        raise ConfigError("--models: a model is named twice; name each once")
     for name in cc.models:
         get_entry(name)  # unknown names fail here, before any training
-    TrainConfig(dataset=cc.dataset, epochs=cc.epochs, **cc.train_overrides).validate()
+    unknown = sorted(set(cc.train_overrides) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ConfigError(f"compare: unknown training option {unknown[0]!r}")
+    base = _base_config(cc, cc.models[0], cc.seeds[0])
+    base.check_budget_flags()
+    base.validate()
+    from visionbench.data import dataset_status
+
+    status = dataset_status(cc.dataset, data_dir=cc.train_overrides.get("data_dir"))
+    if not status.found and not cc.train_overrides.get("download"):
+        raise ConfigError(f"--dataset {cc.dataset}: not found; {status.how_to_get}")
+
+
+def _slug(text: str) -> str:
+    # imagefolder:/data/x -> imagefolder-x : a folder name, never a path
+    name = text.rstrip("/").rsplit("/", 1)[-1] if ":" in text else text
+    prefix = text.split(":", 1)[0] + "-" if ":" in text else ""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", prefix + name).strip("_.") or "dataset"
 
 
 def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
@@ -82,20 +118,29 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         out_dir = Path(resume)
         plan_path = out_dir / "plan.json"
         if not plan_path.is_file():
-            raise RunError(f"--resume {out_dir}: not a comparison directory (no plan.json)")
-        plan = json.loads(plan_path.read_text())
+            raise RunError(f"--resume {out_dir}: not a comparison directory (no plan.json); give a folder made by "
+                           f"`visionbench compare`")
+        try:
+            plan = json.loads(plan_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunError(f"{plan_path}: unreadable ({exc}); the comparison directory is damaged") from None
         known = {f.name for f in dataclasses.fields(CompareConfig)}
+        quiet = cc.train_overrides.get("quiet")
         cc = CompareConfig(**{k: v for k, v in plan.items() if k in known})
+        if quiet is not None:
+            cc.train_overrides["quiet"] = quiet
     _check(cc)
     if resume is None:
-        out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cc.dataset}")
+        out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(cc.dataset)}")
         write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models),
                                                                    "seeds": list(cc.seeds)})
     runs_dir = out_dir / "runs"
-    existing = {}
+    existing: dict[tuple[str, int], Any] = {}
     for path in find_runs(runs_dir) if runs_dir.exists() else []:
         run = read_run(path)
-        existing[(run.model, int(run.config.get("seed", -1)))] = run
+        key = (run.model, int(run.config.get("seed", -1)))
+        if key not in existing or run.status == "completed":
+            existing[key] = run
     done: list[TrainResult | Path] = []
     total = len(cc.models) * len(cc.seeds)
     for i, (model, seed) in enumerate(((m, s) for m in cc.models for s in cc.seeds), start=1):
@@ -105,12 +150,13 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         if prior is not None and prior.status == "completed":
             done.append(prior.path)
             continue
-        if prior is not None and prior.status != "diverged":
-            result = train(TrainConfig(model=model, quiet=cc.train_overrides.get("quiet", False)), resume=prior.path)
-        else:
-            cfg = TrainConfig(model=model, dataset=cc.dataset, seed=seed, epochs=cc.epochs, output_dir=str(runs_dir),
-                              run_name=f"{model}-seed{seed}", **cc.train_overrides)
-            result = train(cfg)
+        if prior is not None and prior.status == "interrupted":
+            job: dict[str, Any] = {"resume": str(prior.path), "quiet": cc.train_overrides.get("quiet", False)}
+        else:  # new, or a diverged / failed run: train afresh in a new folder (the old one is kept)
+            cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
+                                      run_name=f"{model}-seed{seed}")
+            job = {"config": cfg.to_dict()}
+        result = _run_isolated(job) if cc.isolate else _run_job(job)
         done.append(result)
         if result.status == "interrupted":
             raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}")
@@ -119,9 +165,100 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     return ComparisonResult(out_dir, done, report)
 
 
+def _run_job(job: dict[str, Any]) -> TrainResult:
+    """Train one run in this process: a new run from ``job["config"]`` or a resumed one from ``job["resume"]``."""
+    if "resume" in job:
+        return train(TrainConfig(model=read_run(job["resume"]).model, quiet=job["quiet"]), resume=job["resume"])
+    return train(TrainConfig.from_dict(job["config"]))
+
+
+def _worker(job: dict[str, Any], conn: Any) -> None:
+    # Runs in the child process: report how the run ended as plain data through the pipe.
+    try:
+        result = _run_job(job)
+        conn.send({"run_dir": str(result.run_dir), "status": result.status, "message": result.message})
+    except VisionbenchError as exc:
+        conn.send({"status": "failed", "message": str(exc)})
+    except KeyboardInterrupt:
+        conn.send({"status": "interrupted", "message": "interrupted before the run started"})
+    except BaseException as exc:  # a bug: one line for the table, the traceback in the run's failure record
+        conn.send({"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                   "traceback": traceback.format_exc()})
+    finally:
+        conn.close()
+
+
+def _context() -> Any:
+    # forkserver: children fork from a server that has imported the pipeline once (fast start, no torch threads
+    # forked); spawn where there is no forkserver (Windows).
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["visionbench.train"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _run_isolated(job: dict[str, Any]) -> TrainResult:
+    """Train one run in a worker process; a crash becomes a run directory with status ``failed`` and its reason."""
+    ctx = _context()
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker, args=(job, child), daemon=False)
+    proc.start()
+    child.close()
+    reply: dict[str, Any] | None = None
+    try:
+        while proc.is_alive() or parent.poll():
+            if parent.poll(0.2):
+                reply = parent.recv()
+                break
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the worker too (same process group): let it save its checkpoint and say so.
+        if parent.poll(60):
+            reply = parent.recv()
+        raise_interrupt = True
+    except EOFError:
+        reply = None
+        raise_interrupt = False
+    else:
+        raise_interrupt = False
+    proc.join()
+    if raise_interrupt:
+        return TrainResult(Path(reply["run_dir"]) if reply and "run_dir" in reply else Path("."), "interrupted",
+                           {}, (reply or {}).get("message", "interrupted"))
+    if reply is None:
+        code = proc.exitcode
+        why = (f"killed by signal {-code}" + (" (out of memory?)" if code == -9 else "") if code and code < 0
+               else f"exit status {code}")
+        reply = {"status": "failed", "message": f"the worker process died without a result ({why})"}
+    if "run_dir" in reply:
+        run = read_run(reply["run_dir"])
+        return TrainResult(run.path, reply["status"], run.results or {}, reply.get("message", ""))
+    return _record_failure(job, reply)
+
+
+def _record_failure(job: dict[str, Any], reply: dict[str, Any]) -> TrainResult:
+    """A run that failed before or while training: make sure a run directory says so (reports read only those)."""
+    if "resume" in job:
+        path = Path(job["resume"])
+    else:
+        cfg = job["config"]
+        path = unique_dir(cfg["output_dir"], cfg["run_name"] or f"{cfg['model']}-seed{cfg['seed']}")
+        write_json(path / "config.json", cfg)
+    results = dict(read_run(path).results or {}) if (path / "results.json").is_file() else {}
+    results.update(status="failed", message=reply["message"])
+    write_json(path / "results.json", results)
+    if reply.get("traceback"):
+        (path / "failure.log").write_text(reply["traceback"])
+    return TrainResult(path, "failed", results, reply["message"])
+
+
 def compare_runs(run_dirs: Sequence[str | Path], *, output_dir: str = "comparisons",
-                 name: str | None = None) -> ComparisonResult:
-    """Compare existing run directories (or folders holding runs) without training."""
+                 name: str | None = None, allow_mixed: bool = False) -> ComparisonResult:
+    """Compare existing run directories (or folders holding runs) without training.
+
+    Runs of one model that differ in what makes them comparable (data, budget, recipe) are refused unless
+    ``allow_mixed``; then each configuration gets its own row.
+    """
     paths: list[Path] = []
     for item in run_dirs:
         found = find_runs(item) if Path(item).is_dir() else []
@@ -129,5 +266,18 @@ def compare_runs(run_dirs: Sequence[str | Path], *, output_dir: str = "compariso
             read_run(item)  # raises the one-line error naming the folder
         paths.extend(found)
     target = unique_dir(output_dir, name or f"{time.strftime('%Y%m%d-%H%M%S')}-runs")
-    report = build_comparison_report(paths, target, title="comparison of existing runs")
+    try:
+        report = build_comparison_report(paths, target, title="comparison of existing runs", allow_mixed=allow_mixed)
+    except VisionbenchError:
+        _remove_empty_tree(target)
+        raise
     return ComparisonResult(target, list(paths), report)
+
+
+def _remove_empty_tree(path: Path) -> None:
+    """Remove a folder this command just made, if nothing but empty folders is in it (never user files)."""
+    for sub in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if sub.is_dir() and not any(sub.iterdir()):
+            sub.rmdir()
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()

@@ -8,11 +8,14 @@ builder plus a dict of keyword arguments. Each entry carries a default training 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from visionbench.data._catalog import list_datasets
 from visionbench.errors import ConfigError, suggest
+from visionbench.recipe import SIZE_KEYS, Recipe
 
 __all__ = [
     "Recipe",
@@ -21,48 +24,9 @@ __all__ = [
     "create_model",
     "list_models",
     "get_entry",
-    "default_models",
 ]
 
 Engine = Literal["torch", "scratch"]
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Default training hyper-parameters of a model; flags and ``--config`` override them.
-
-    Attributes:
-        per_dataset: field overrides keyed by dataset name (``{"digits": {"epochs": 30}}``); the key ``"small"``
-            applies to any dataset with at most 16x16 pixels, ``"large"`` to 32x32 and above.
-    """
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    schedule: Literal["constant", "step", "cosine", "onecycle"] = "cosine"
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    augment: Literal["auto", "none", "shift", "flip", "shift-flip", "crop-flip"] = "auto"
-    per_dataset: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def for_dataset(self, dataset: str, img_size: int | None = None) -> Recipe:
-        """Return this recipe with the overrides for ``dataset`` (and its size class) applied."""
-        out = self
-        if img_size is not None:
-            size_key = "small" if img_size <= 16 else ("large" if img_size >= 32 else None)
-            if size_key and size_key in self.per_dataset:
-                out = replace(out, **self.per_dataset[size_key])
-        if dataset in self.per_dataset:
-            out = replace(out, **self.per_dataset[dataset])
-        return replace(out, per_dataset={})
-
-    def as_dict(self) -> dict[str, Any]:
-        """The hyper-parameters as a plain dict (without ``per_dataset``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "per_dataset"}
 
 
 @dataclass(frozen=True)
@@ -76,7 +40,6 @@ class ModelEntry:
         kwargs: the variant's arguments passed to ``builder``.
         engine: ``torch`` (returns an ``nn.Module``) or ``scratch`` (returns a NumPy-engine model).
         recipe: default training recipe.
-        default: part of the main job (``visionbench compare`` with no argument).
         min_img_size: smallest input side the architecture accepts; smaller inputs are resized up by the pipeline.
         description: one line shown by ``visionbench models``.
     """
@@ -87,7 +50,6 @@ class ModelEntry:
     kwargs: dict[str, Any]
     engine: Engine = "torch"
     recipe: Recipe = field(default_factory=Recipe)
-    default: bool = False
     min_img_size: int = 1
     description: str = ""
 
@@ -102,14 +64,19 @@ def register_model(
     family: str,
     engine: Engine = "torch",
     recipe: Recipe | None = None,
-    default: bool = False,
     min_img_size: int = 1,
     description: str = "",
     **kwargs: Any,
 ) -> ModelEntry:
-    """Register a model variant; registering the same name twice raises ``ValueError``."""
+    """Register a model variant; registering the same name twice, or a recipe override for a dataset that does not
+    exist, raises ``ValueError``."""
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is already registered (by family {_REGISTRY[name].family!r})")
+    known = {*list_datasets(), *SIZE_KEYS}
+    for key in (recipe.per_dataset if recipe else {}):
+        if key not in known:
+            raise ValueError(f"model {name!r}: recipe override for {key!r}, which is no dataset nor size class"
+                             f"{suggest(key, known)}")
     entry = ModelEntry(
         name=name,
         family=family,
@@ -117,7 +84,6 @@ def register_model(
         kwargs=dict(kwargs),
         engine=engine,
         recipe=recipe or Recipe(),
-        default=default,
         min_img_size=min_img_size,
         description=description,
     )
@@ -125,14 +91,8 @@ def register_model(
     return entry
 
 
-def _ensure_loaded() -> None:
-    # The families register themselves on import; importing the package does it once.
-    import visionbench.models  # noqa: F401
-
-
 def get_entry(name: str) -> ModelEntry:
     """Return the entry of ``name``; an unknown name raises :class:`ConfigError` with close names."""
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -143,19 +103,12 @@ def get_entry(name: str) -> ModelEntry:
 
 def list_models(pattern: str | None = None, *, engine: Engine | None = None) -> list[str]:
     """Registered names, sorted, optionally filtered by a shell pattern (``resnet*``) and engine."""
-    _ensure_loaded()
     names = sorted(_REGISTRY)
     if pattern:
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
     if engine:
         names = [n for n in names if _REGISTRY[n].engine == engine]
     return names
-
-
-def default_models() -> list[str]:
-    """The models of the main job, in registration order."""
-    _ensure_loaded()
-    return [n for n, e in _REGISTRY.items() if e.default]
 
 
 def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, **overrides: Any) -> Any:
@@ -173,4 +126,20 @@ def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, *
     """
     entry = get_entry(name)
     kwargs = {**entry.kwargs, **overrides}
-    return entry.builder(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
+    try:
+        return entry.builder(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
+    except TypeError as exc:
+        # A misspelled or foreign --model-arg surfaces as a TypeError from the builder or the class it calls.
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if match and match.group(1) in overrides:
+            raise ConfigError(f"--model-arg {match.group(1)}: model {name!r} takes no such argument; its variant "
+                              f"arguments are {', '.join(sorted(entry.kwargs)) or 'none'}") from None
+        if overrides:
+            raise ConfigError(f"--model-arg: model {name!r} cannot be built with {overrides} "
+                              f"({str(exc).splitlines()[0]}); fix the value") from None
+        raise
+    except ValueError as exc:
+        if overrides:
+            raise ConfigError(f"--model-arg: model {name!r} refused {overrides} ({str(exc).splitlines()[0]}); "
+                              f"fix the value") from None
+        raise

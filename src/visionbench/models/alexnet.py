@@ -16,8 +16,9 @@ from typing import Literal
 import torchvision
 
 from visionbench.errors import ConfigError
-from visionbench.models._registry import Recipe, register_model
+from visionbench.models._registry import register_model
 from visionbench.models._transfer import TorchvisionClassifier, build_torchvision_net, init_pretrained
+from visionbench.recipe import Recipe
 
 __all__ = ["create_alexnet", "MIN_INPUT_SIZE"]
 
@@ -69,14 +70,15 @@ register_model(
     # chance for a whole epoch on Fashion-MNIST and for 10 epochs on digits; Adam leaves the plateau at once
     # (measured: digits 10.2 % -> 77.8 % in 10 epochs; Fashion-MNIST, 20k images x 3 epochs, 56.4 % -> see docs).
     recipe=Recipe(
-        epochs=10,
+        steps=1500,
+        min_epochs=10,
         batch_size=128,
         optimizer="adam",
         lr=1e-4,
         momentum=0.9,
         weight_decay=5e-4,
         schedule="cosine",
-        warmup_epochs=0.5,
+        warmup_steps=100,
         label_smoothing=0.1,
     ),
     # The adapter resizes to input_size itself, so the pipeline does not need to resize.

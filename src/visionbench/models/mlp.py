@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from visionbench.models._base import Classifier
-from visionbench.models._registry import Recipe, register_model
+from visionbench.models._registry import register_model
+from visionbench.recipe import Recipe
 
 __all__ = ["MLP"]
 
@@ -68,7 +69,8 @@ def _build(*, num_classes: int, in_chans: int, img_size: int, **kwargs: object) 
 
 
 _RECIPE = Recipe(
-    epochs=20,
+    steps=2000,
+    min_epochs=15,
     batch_size=128,
     optimizer="adamw",
     lr=2e-3,
@@ -76,10 +78,10 @@ _RECIPE = Recipe(
     schedule="onecycle",
     label_smoothing=0.1,
     augment="none",
-    per_dataset={"digits": {"epochs": 60, "batch_size": 64, "augment": "shift"}},
+    per_dataset={"digits": {"steps": 1140, "batch_size": 64, "augment": "shift"}},
 )
 
-register_model("mlp", _build, family="mlp", recipe=_RECIPE, default=True,
+register_model("mlp", _build, family="mlp", recipe=_RECIPE,
                description="MLP 512-256 with BatchNorm and dropout on flattened pixels")
 register_model("mlp_small", _build, family="mlp", recipe=_RECIPE, widths=(128,), dropout=0.1,
                description="MLP with one hidden layer of 128")

@@ -264,7 +264,6 @@ def _register_cifar(depth: int, rnn: RNN, se: bool = False) -> None:
         family="regnet",
         # The full ConvLSTM regulator costs about 5x ResNet-20's FLOPs: fewer epochs on the 28 px sets.
         recipe=cifar_recipe(short_epochs=3),
-        default=(name == "regnet20_convlstm"),
         min_img_size=8,
         description=f"CIFAR-style {'SE-' if se else ''}RegNet-{depth}: ResNet-{depth} regulated by a {rnn} per stage",
         block="basic",

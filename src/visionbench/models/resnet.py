@@ -27,7 +27,8 @@ from torch import nn
 
 from visionbench.errors import ConfigError
 from visionbench.layers.se import SqueezeExcite
-from visionbench.models._registry import Recipe, register_model
+from visionbench.models._registry import register_model
+from visionbench.recipe import Recipe
 
 __all__ = [
     "ShortcutA",
@@ -266,19 +267,20 @@ def check_args(block: str, layers: Sequence[int], widths: Sequence[int], shortcu
         raise ConfigError(f"ResNet needs img_size >= 8, got {img_size}; resize the inputs up")
 
 
-def cifar_recipe(epochs: int = 30, short_epochs: int = 8) -> Recipe:
-    """SGD + Nesterov, lr 0.1 with 1 warm-up epoch and cosine decay, wd 5e-4, batch 128, augmentation by dataset.
+def cifar_recipe(min_epochs: int = 30, short_epochs: int = 8, steps: int = 2000) -> Recipe:
+    """SGD + Nesterov, lr 0.1 with a 200-step warm-up and cosine decay, wd 5e-4, batch 128, augmentation by dataset.
 
     He et al. used lr 0.1 divided by 10 at 32k and 48k of 64k iterations with wd 1e-4 (Xu et al. the same schedule
-    at 50 % and 75 % of training); cosine and 5e-4 reach the same accuracy in fewer epochs, which short CPU budgets
-    need. ``short_epochs`` applies to the 60 000-image 28 px sets (Fashion-MNIST, MNIST), sized for about 20 minutes
-    of a ResNet-20 on a 2-core CPU. Fashion-MNIST gets flips only: in 8 epochs the padded crops cost more fitting
-    than they bring (measured: 93.41 % with flips in 8 epochs, 92.48 % with crop-flip in 6). MNIST keeps ``auto``
-    (shifts; a mirrored digit is another symbol).
+    at 50 % and 75 % of training); cosine and 5e-4 reach the same accuracy in fewer steps, which short CPU budgets
+    need. A run takes ``steps`` steps or ``min_epochs`` passes, whichever is more: 30 passes over CIFAR's 50k
+    images; ``short_epochs`` passes over the 60 000-image 28 px sets (Fashion-MNIST, MNIST), sized for about 20
+    minutes of a ResNet-20 on a 2-core CPU; 35 passes over an 8k-image subset. Fashion-MNIST gets flips only: in 8
+    passes the padded crops cost more fitting than they bring (docs/models.md). MNIST keeps ``auto`` (shifts; a
+    mirrored digit is another symbol).
     """
-    short = {"epochs": short_epochs, "warmup_epochs": 0.5}
     return Recipe(
-        epochs=epochs,
+        steps=steps,
+        min_epochs=min_epochs,
         batch_size=128,
         optimizer="sgd",
         lr=0.1,
@@ -286,20 +288,20 @@ def cifar_recipe(epochs: int = 30, short_epochs: int = 8) -> Recipe:
         nesterov=True,
         weight_decay=5e-4,
         schedule="cosine",
-        warmup_epochs=1.0,
+        warmup_steps=200,
         augment="auto",
         per_dataset={
-            "small": {"epochs": 40, "batch_size": 64, "lr": 0.05},
-            "fashion-mnist": {**short, "augment": "flip"},
-            "mnist": short,
+            "small": {"steps": 760, "batch_size": 64, "lr": 0.05, "warmup_steps": 20},
+            "fashion-mnist": {"min_epochs": short_epochs, "augment": "flip"},
+            "mnist": {"min_epochs": short_epochs},
         },
     )
 
 
-def imagenet_recipe(epochs: int = 30) -> Recipe:
+def imagenet_recipe(min_epochs: int = 30) -> Recipe:
     """The CIFAR recipe for the wider ImageNet-style nets (about 10x the compute of ResNet-20 at 32 px: fewer
-    epochs on the 28 px sets)."""
-    return cifar_recipe(epochs, short_epochs=3)
+    passes over the 28 px sets)."""
+    return cifar_recipe(min_epochs, short_epochs=3)
 
 
 def _resnet(*, num_classes: int, in_chans: int, img_size: int, **kwargs: Any) -> ResNet:
@@ -314,7 +316,6 @@ for _depth, _n in _CIFAR_DEPTHS.items():
             _resnet,
             family="resnet",
             recipe=cifar_recipe(),
-            default=(_depth == 20),
             min_img_size=8,
             description=f"CIFAR-style {'SE-' if _se else ''}ResNet-{_depth} (16/32/64, {_n} basic blocks/stage, "
             "shortcut A)",

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import numpy as np
 
 from visionbench import scratch
-from visionbench.models._registry import Recipe, register_model
+from visionbench.models._registry import register_model
+from visionbench.recipe import Recipe
 from visionbench.scratch import Module, Sequential
 
 __all__ = ["ScratchClassifier", "ScratchAutoEncoderClassifier"]
@@ -191,33 +192,37 @@ def _build_autoencoder(
     return model
 
 
-_SMALL = {"epochs": 40, "batch_size": 64}
+# Tiny 8x8 sets (digits): 760 steps of 64, i.e. 40 passes over digits' 1.2k training images.
+_SMALL = {"steps": 760, "batch_size": 64}
 _COMMON: dict[str, Any] = {"optimizer": "adamw", "schedule": "cosine", "augment": "none"}
 
 register_model(
     "scratch_linear", _build_linear, family="scratch", engine="scratch",
-    recipe=Recipe(epochs=20, batch_size=128, lr=3e-3, weight_decay=1e-4, per_dataset={"small": _SMALL}, **_COMMON),
+    recipe=Recipe(steps=1500, min_epochs=10, batch_size=128, lr=3e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
+                  **_COMMON),
     description="NumPy engine: one Linear layer on flattened pixels (multinomial logistic regression)",
 )  # fmt: skip
 register_model(
-    "scratch_mlp", _build_mlp, family="scratch", engine="scratch", default=True, dropout=0.2,
-    recipe=Recipe(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-4, label_smoothing=0.1,
+    "scratch_mlp", _build_mlp, family="scratch", engine="scratch", dropout=0.2,
+    recipe=Recipe(steps=1500, min_epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, label_smoothing=0.1,
                   per_dataset={"small": _SMALL}, **_COMMON),
     description="NumPy engine: MLP 256-128 with ReLU and dropout 0.2 on flattened pixels",
 )  # fmt: skip
 register_model(
     "scratch_cnn1d", _build_cnn1d, family="scratch", engine="scratch",
-    recipe=Recipe(epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL}, **_COMMON),
+    recipe=Recipe(steps=1000, min_epochs=5, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
+                  **_COMMON),
     description="NumPy engine: the course's Conv1D(3,1,32)-MaxPool1D-Linear(100) net on the flattened image signal",
 )  # fmt: skip
 register_model(
-    "scratch_cnn2d", _build_cnn2d, family="scratch", engine="scratch", default=True, min_img_size=4,
-    recipe=Recipe(epochs=8, batch_size=128, lr=2e-3, weight_decay=1e-4,
-                  per_dataset={"small": _SMALL, "fashion-mnist": {"epochs": 5}}, **_COMMON),
+    "scratch_cnn2d", _build_cnn2d, family="scratch", engine="scratch", min_img_size=4,
+    recipe=Recipe(steps=1200, min_epochs=5, batch_size=128, lr=2e-3, weight_decay=1e-4,
+                  per_dataset={"small": _SMALL}, **_COMMON),
     description="NumPy engine: LeNet-like channels-last CNN, conv3x3(32)-pool-conv3x3(64)-pool-fc128",
 )  # fmt: skip
 register_model(
     "scratch_autoencoder", _build_autoencoder, family="scratch", engine="scratch",
-    recipe=Recipe(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL}, **_COMMON),
+    recipe=Recipe(steps=1500, min_epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
+                  **_COMMON),
     description="NumPy engine: tied-weight autoencoder's encoder (256-64, tanh) + linear head, trained end-to-end",
 )  # fmt: skip

@@ -17,8 +17,9 @@ import torchvision
 from torch import nn
 
 from visionbench.errors import ConfigError
-from visionbench.models._registry import Recipe, register_model
+from visionbench.models._registry import register_model
 from visionbench.models._transfer import TorchvisionClassifier, build_torchvision_net, init_pretrained, reset_all
+from visionbench.recipe import Recipe
 
 __all__ = ["create_vgg", "MIN_INPUT_SIZE"]
 
@@ -79,14 +80,15 @@ def create_vgg(
 
 # SGD + momentum as in the paper, with a short warm-up (plain VGG16 stalls without one); not tuned here.
 _VGG_RECIPE = Recipe(
-    epochs=10,
+    steps=1500,
+    min_epochs=10,
     batch_size=128,
     optimizer="sgd",
     lr=0.01,
     momentum=0.9,
     weight_decay=5e-4,
     schedule="cosine",
-    warmup_epochs=0.5,
+    warmup_steps=100,
     label_smoothing=0.1,
 )
 

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from visionbench.data._base import AUGMENT_PRESETS
-from visionbench.errors import ConfigError
-from visionbench.models._registry import Recipe
+from visionbench.data._base import AugmentChoice
+from visionbench.errors import ConfigError, suggest
+from visionbench.recipe import Optimizer, Recipe, Schedule
 
-__all__ = ["TrainConfig", "load_config_file", "RECIPE_FIELDS"]
+__all__ = ["TrainConfig", "load_config_file", "RECIPE_FIELDS", "BUDGET_FIELDS", "DEVICES"]
 
-RECIPE_FIELDS = tuple(f.name for f in fields(Recipe) if f.name != "per_dataset")
+#: Recipe fields that plan the budget (see ``train/budget.py``) rather than fill a TrainConfig field one to one.
+BUDGET_FIELDS = ("steps", "min_epochs", "max_epochs", "warmup_steps")
+#: Recipe fields that :meth:`TrainConfig.resolve` copies into a config's ``None`` fields.
+RECIPE_FIELDS = tuple(f.name for f in fields(Recipe) if f.name not in ("per_dataset", *BUDGET_FIELDS))
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
 
 
 @dataclass
@@ -26,8 +33,14 @@ class TrainConfig:
         dataset: dataset name (``digits``, ``fashion-mnist``, ``cifar10``, ``imagefolder:PATH``...).
         data_dir: where to look for the dataset's files first.
         download: fetch the dataset from its canonical URLs when it is not found.
-        epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, schedule, warmup_epochs,
-            label_smoothing, augment: hyper-parameters (None: the recipe's).
+        epochs: full passes over the training split (None: the recipe's budget, counted in steps).
+        steps: optimiser steps in all (None: from ``epochs``, ``time_budget`` or the recipe); when set, it wins
+            over both. A run directory's config.json always holds the planned steps, so a resumed run keeps its
+            budget.
+        time_budget: seconds of training: a few probe steps measure the speed, then ``steps`` is set to fit.
+        warmup_steps: linear warm-up steps (None: the recipe's, at most a fifth of the run).
+        batch_size, optimizer, lr, momentum, nesterov, weight_decay, schedule, label_smoothing, augment:
+            hyper-parameters (None: the recipe's).
         val_split: fraction of the training set held out for validation (stratified, seeded).
         seed: seed of everything random (split, initialisation, shuffling, augmentation, dropout).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -49,19 +62,21 @@ class TrainConfig:
     data_dir: str | None = None
     download: bool = False
     epochs: int | None = None
+    steps: int | None = None
+    time_budget: float | None = None
     batch_size: int | None = None
-    optimizer: Literal["sgd", "adam", "adamw"] | None = None
+    optimizer: Optimizer | None = None
     lr: float | None = None
     momentum: float | None = None
     nesterov: bool | None = None
     weight_decay: float | None = None
-    schedule: Literal["constant", "step", "cosine", "onecycle"] | None = None
-    warmup_epochs: float | None = None
+    schedule: Schedule | None = None
+    warmup_steps: int | None = None
     label_smoothing: float | None = None
-    augment: Literal["auto", "none", "shift", "flip", "shift-flip", "crop-flip"] | None = None
+    augment: AugmentChoice | None = None
     val_split: float = 0.1
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     amp: bool = False
     threads: int | None = None
     max_train_samples: int | None = None
@@ -80,33 +95,40 @@ class TrainConfig:
         values = {name: rec[name] for name in RECIPE_FIELDS if getattr(self, name) is None}
         return dataclasses.replace(self, **values)
 
+    def check_budget_flags(self) -> None:
+        """A user's configuration names at most one budget: ``epochs``, ``steps`` or ``time_budget``."""
+        given = [name for name in ("epochs", "steps", "time_budget") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ConfigError(f"give one budget: --{given[0].replace('_', '-')} or --{given[1].replace('_', '-')}, "
+                              f"not both")
+
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for impossible values, before any work is done."""
+        """Raise :class:`ConfigError` for a value of the wrong type or out of range, before any work is done."""
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), _HINTS[f.name])
         checks: list[tuple[bool, str]] = [
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1 (got {self.epochs})"),
+            (self.steps is None or self.steps >= 1, f"--steps must be >= 1 (got {self.steps})"),
+            (self.time_budget is None or 0 < self.time_budget < 1e7,
+             f"--time-budget must be a positive number of seconds (got {self.time_budget})"),
             (self.batch_size is None or self.batch_size >= 1, f"--batch-size must be >= 1 (got {self.batch_size})"),
-            (self.lr is None or self.lr > 0, f"--lr must be > 0 (got {self.lr})"),
+            (self.lr is None or self.lr > 0, f"--lr must be a positive number (got {self.lr})"),
             (0.0 < self.val_split < 1.0, f"--val-split must be strictly between 0 and 1 (got {self.val_split})"),
             (self.weight_decay is None or self.weight_decay >= 0,
              f"--weight-decay must be >= 0 (got {self.weight_decay})"),
             (self.momentum is None or 0 <= self.momentum < 1, f"--momentum must be in [0, 1) (got {self.momentum})"),
             (self.label_smoothing is None or 0 <= self.label_smoothing < 1,
              f"--label-smoothing must be in [0, 1) (got {self.label_smoothing})"),
-            (self.warmup_epochs is None or self.warmup_epochs >= 0,
-             f"--warmup-epochs must be >= 0 (got {self.warmup_epochs})"),
+            (self.warmup_steps is None or self.warmup_steps >= 0,
+             f"--warmup-steps must be >= 0 (got {self.warmup_steps})"),
             (self.max_train_samples is None or self.max_train_samples >= 2,
              f"--max-train-samples must be >= 2 (got {self.max_train_samples})"),
-            (self.img_size is None or self.img_size >= 4, f"--img-size must be >= 4 (got {self.img_size})"),
+            (self.img_size is None or 4 <= self.img_size <= 4096,
+             f"--img-size must be between 4 and 4096 (got {self.img_size})"),
             (self.threads is None or self.threads >= 1, f"--threads must be >= 1 (got {self.threads})"),
             (self.backbone_lr_scale >= 0, f"--backbone-lr-scale must be >= 0 (got {self.backbone_lr_scale})"),
             (self.eval_batch_size >= 1, f"--eval-batch-size must be >= 1 (got {self.eval_batch_size})"),
-            (self.optimizer in (None, "sgd", "adam", "adamw"),
-             f"--optimizer must be sgd, adam or adamw (got {self.optimizer!r})"),
-            (self.schedule in (None, "constant", "step", "cosine", "onecycle"),
-             f"--schedule must be constant, step, cosine or onecycle (got {self.schedule!r})"),
-            (self.augment is None or self.augment in ("auto", *AUGMENT_PRESETS),
-             f"--augment must be one of auto, {', '.join(AUGMENT_PRESETS)} (got {self.augment!r})"),
-            (self.device in ("auto", "cpu", "cuda"), f"--device must be auto, cpu or cuda (got {self.device!r})"),
+            (self.seed >= 0, f"--seed must be >= 0 (got {self.seed})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -121,10 +143,59 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            from visionbench.errors import suggest
-
             raise ConfigError(f"{source}: unknown key {unknown[0]!r}{suggest(unknown[0], known)}")
-        return cls(**data)
+        cfg = cls(**data)
+        try:
+            cfg.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        return cfg
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    """Raise ConfigError unless ``value`` fits the annotation ``hint`` (None, bool, int, float, str, Literal, dict)."""
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return
+    for opt in options:
+        if opt is type(None):
+            continue
+        if get_origin(opt) is Literal:
+            if isinstance(value, str) and value in get_args(opt):
+                return
+            if isinstance(value, str):
+                raise ConfigError(f"{_flag(name)} must be one of {', '.join(get_args(opt))} (got {value!r})"
+                                  f"{suggest(value, get_args(opt))}")
+            continue
+        if opt is bool and isinstance(value, bool):
+            return
+        if opt is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if opt is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return
+            raise ConfigError(f"{_flag(name)} must be a finite number (got {value})")
+        if opt is str and isinstance(value, str):
+            return
+        if get_origin(opt) is dict and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return
+    wanted = " or ".join(_type_word(o) for o in options if o is not type(None))
+    raise ConfigError(f"{_flag(name)} must be {wanted} (got {type(value).__name__} {value!r})")
+
+
+def _type_word(hint: Any) -> str:
+    if get_origin(hint) is Literal:
+        return "one of " + ", ".join(get_args(hint))
+    if get_origin(hint) is dict:
+        return "a mapping"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+_HINTS = get_type_hints(TrainConfig)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -135,7 +206,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--config {path}: no such file; give a .yaml, .toml or .json file")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config {path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read ({exc.strerror}); check the path and permissions") from None
     try:
         if path.suffix in (".yaml", ".yml"):
             import yaml

@@ -8,6 +8,7 @@ an uninterrupted run would.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -25,12 +26,13 @@ from visionbench import costs
 from visionbench.errors import RunError
 from visionbench.metrics import classification_metrics
 from visionbench.runs import Run, new_run_dir, read_run, unique_dir, write_history, write_json
+from visionbench.train.budget import plan_budget, steps_for_time
 from visionbench.train.config import TrainConfig
 from visionbench.train.progress import EpochProgress
 from visionbench.train.schedule import lr_at
-from visionbench.train.session import Session, build_session
+from visionbench.train.session import Session, build_session, resolve_device, with_budget
 
-__all__ = ["TrainResult", "train", "evaluate_run", "evaluate_split"]
+__all__ = ["TrainResult", "train", "evaluate_run", "evaluate_split", "plan_time_budget"]
 
 log = logging.getLogger("visionbench.train")
 
@@ -105,7 +107,12 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
     else:
         run_dir = None
     cfg.validate()
+    device = resolve_device(cfg.device)
+    costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
+    baseline_mb = costs.current_memory_mb(device)
     session = build_session(cfg)
+    if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
+        session = plan_time_budget(session)
     cfg = session.cfg
     backend = session.backend
 
@@ -115,6 +122,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
                    else new_run_dir(cfg.output_dir, cfg.model, session.dataset.name))
         (run_dir / "checkpoints").mkdir()
         config_out = cfg.to_dict()
+        budget = session.budget
+        assert budget is not None
         config_out.update(
             dataset=session.dataset.name,
             engine=session.entry.engine,
@@ -125,59 +134,63 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
                           "train_size": len(session.train), "val_size": len(session.val),
                           "test_size": len(session.dataset.test), **session.dataset.info},
             normalization={"mean": session.mean.tolist(), "std": session.std.tolist()},
+            budget={"steps": budget.steps, "steps_per_epoch": budget.steps_per_epoch, "epochs": budget.epochs,
+                    "warmup_steps": budget.warmup_steps, "source": budget.source,
+                    "time_budget": cfg.time_budget, "probe": session.probe},
         )
         transfer = getattr(getattr(backend, "model", None), "transfer_info", None)
         if transfer:  # where pretrained weights came from and which tensors were not loaded
             config_out["transfer"] = transfer
         write_json(run_dir / "config.json", config_out)
+        # The epoch-0 checkpoint: a run stopped during its first epoch resumes from the initial weights.
+        backend.save(_checkpoint_path(run_dir, "last", session), {"epoch": 0, "best": best, "history": history})
     else:
         last = _checkpoint_path(run_dir, "last", session)
         if not last.is_file():
-            raise RunError(f"--resume {run_dir}: no checkpoint {last.name} (the run stopped before its first "
-                           f"epoch ended); start a new run")
+            raise RunError(f"--resume {run_dir}: nothing to resume, no checkpoint {last.name} (the run stopped "
+                           f"before its first checkpoint was written); start a new run")
         meta = backend.load(last)
         start_epoch = int(meta["epoch"]) + 1
         history = meta["history"]
         best = meta["best"]
     handler = _setup_logging(run_dir, cfg.quiet)
-    costs.reset_peak_memory(session.device)
     try:
-        return _fit(session, run_dir, start_epoch, history, best)
+        return _fit(session, run_dir, start_epoch, history, best, baseline_mb)
     finally:
         logging.getLogger("visionbench").removeHandler(handler)
         handler.close()
 
 
 def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[str, Any]],
-         best: dict[str, Any]) -> TrainResult:
-    cfg, backend = session.cfg, session.backend
-    assert cfg.epochs and cfg.batch_size and cfg.lr and cfg.schedule is not None
+         best: dict[str, Any], baseline_mb: float | None = None) -> TrainResult:
+    cfg, backend, budget = session.cfg, session.backend, session.budget
+    assert budget is not None and cfg.batch_size and cfg.lr and cfg.schedule is not None
     n_train = len(session.train)
-    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    warmup_steps = int(round((cfg.warmup_epochs or 0.0) * steps_per_epoch))
+    steps_per_epoch, total_steps, n_epochs = budget.steps_per_epoch, budget.steps, budget.epochs
     images, labels = session.train.images, session.train.labels
     train_seconds = sum(float(r.get("seconds", 0.0)) for r in history)
     best_weights = None
     best_path = _checkpoint_path(run_dir, "best", session)
     resume_cmd = f"visionbench train --resume {shlex.quote(str(run_dir))}"
-    log.info("run %s: %s on %s, %d train / %d val, %d epochs from epoch %d", run_dir.name, cfg.model,
-             session.dataset.name, n_train, len(session.val), cfg.epochs, start_epoch)
+    log.info("run %s: %s on %s, %d train / %d val, %d steps (%d epochs, budget from %s) from epoch %d", run_dir.name,
+             cfg.model, session.dataset.name, n_train, len(session.val), total_steps, n_epochs, budget.source,
+             start_epoch)
     status, message = "completed", ""
     progress = EpochProgress(enabled=not cfg.quiet)
     epoch = start_epoch
     try:
-        for epoch in range(start_epoch, cfg.epochs + 1):
+        for epoch in range(start_epoch, n_epochs + 1):
             order = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 0)).permutation(n_train)
             gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1))
             backend.reseed(_epoch_seed(cfg.seed, epoch, 2))
             backend.train_mode()
             loss_sum, correct, seen = 0.0, 0, 0
             t0 = time.perf_counter()
-            progress.start(epoch, cfg.epochs, steps_per_epoch)
-            for step in range(steps_per_epoch):
+            epoch_steps = min(steps_per_epoch, total_steps - (epoch - 1) * steps_per_epoch)  # the last may be partial
+            progress.start(epoch, n_epochs, epoch_steps)
+            for step in range(epoch_steps):
                 global_step = (epoch - 1) * steps_per_epoch + step
-                lr = lr_at(global_step, total_steps, cfg.lr, cfg.schedule, warmup_steps)
+                lr = lr_at(global_step, total_steps, cfg.lr, cfg.schedule, budget.warmup_steps)
                 backend.set_lr(lr)
                 idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
                 x, y = session.batch(images[idx], labels[idx], gen)
@@ -185,7 +198,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                 if not math.isfinite(loss):
                     status = "diverged"
                     message = (f"training diverged: loss is {loss} at epoch {epoch}, step {step + 1}/"
-                               f"{steps_per_epoch}, lr {lr:.3g}; lower --lr (or add --warmup-epochs); the last "
+                               f"{epoch_steps}, lr {lr:.3g}; lower --lr (or add --warmup-steps); the last "
                                f"good checkpoint is kept in {run_dir / 'checkpoints'}")
                     raise _Diverged
                 loss_sum += loss * len(idx)
@@ -197,11 +210,11 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
             val_metrics, _ = evaluate_split(session, session.val.images, session.val.labels)
             row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                    "val_loss": val_metrics["loss"], "val_acc": val_metrics["accuracy"], "lr": lr,
-                   "seconds": round(seconds, 4)}
+                   "seconds": round(seconds, 4), "steps": epoch_steps}
             history.append(row)
             progress.finish(row)
             log.info("epoch %d/%d train_loss %.4f train_acc %.4f val_loss %s val_acc %.4f lr %.3g %.1fs", epoch,
-                     cfg.epochs, row["train_loss"], row["train_acc"], _fmt_loss(row["val_loss"]), row["val_acc"], lr,
+                     n_epochs, row["train_loss"], row["train_acc"], _fmt_loss(row["val_loss"]), row["val_acc"], lr,
                      seconds)
             if row["val_acc"] > best["val_acc"]:
                 best = {"val_acc": row["val_acc"], "epoch": epoch}
@@ -214,13 +227,13 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
         log.error(message)
     except KeyboardInterrupt:
         status = "interrupted"
-        message = (f"interrupted during epoch {epoch}; the checkpoint of epoch {epoch - 1} is kept; resume with: "
-                   f"{resume_cmd}")
+        kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "the initial checkpoint is kept"
+        message = f"interrupted during epoch {epoch}; {kept}; resume with: {resume_cmd}"
         log.warning(message)
     finally:
         progress.close()
 
-    results = _final_results(session, run_dir, status, history, best, best_weights, train_seconds)
+    results = _final_results(session, run_dir, status, history, best, best_weights, train_seconds, baseline_mb)
     write_json(run_dir / "results.json", results)
     return TrainResult(run_dir, status, results, message)
 
@@ -229,17 +242,68 @@ class _Diverged(Exception):
     pass
 
 
+#: The time-budget probe: untimed warm-up steps, then timed steps until either bound is reached.
+PROBE_WARMUP_STEPS = 2
+PROBE_MAX_STEPS = 20
+PROBE_MAX_SECONDS = 3.0
+
+
+def plan_time_budget(session: Session) -> Session:
+    """Turn ``cfg.time_budget`` (seconds of training) into a step count, the way speed-run benchmarks plan.
+
+    A copy of the model and optimiser trains a few real batches (augmentation included) to measure the seconds per
+    step; the session's own model is not touched, so the run starts from the same weights as any other. The planned
+    steps are then fixed before step one, so the learning-rate schedule spans them exactly, and config.json records
+    them (a resumed run keeps them). Validation and checkpoints are not part of the budget.
+    """
+    cfg = session.cfg
+    assert cfg.time_budget is not None and cfg.batch_size is not None
+    probe_backend = copy.deepcopy(session.backend)
+    probe_backend.train_mode()
+    probe_backend.set_lr(float(cfg.lr or 0.0))
+    rng = np.random.default_rng(_epoch_seed(cfg.seed, 0, 3))
+    gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, 0, 4))
+    n_train = len(session.train)
+    timed, seconds, step = 0, 0.0, 0
+    while step < PROBE_WARMUP_STEPS + PROBE_MAX_STEPS:
+        idx = np.sort(rng.choice(n_train, size=min(cfg.batch_size, n_train), replace=False))
+        t0 = time.perf_counter()
+        x, y = session.batch(session.train.images[idx], session.train.labels[idx], gen)
+        probe_backend.train_step(x, y)
+        if step >= PROBE_WARMUP_STEPS:
+            seconds += time.perf_counter() - t0
+            timed += 1
+            if seconds >= PROBE_MAX_SECONDS:
+                break
+        step += 1
+    del probe_backend
+    per_step = seconds / max(timed, 1)
+    recipe = session.entry.recipe.for_dataset(session.dataset.name, session.dataset.img_size)
+    budget = plan_budget(n_train, cfg.batch_size, steps=steps_for_time(cfg.time_budget, per_step),
+                         recipe_steps=recipe.steps, min_epochs=recipe.min_epochs, max_epochs=recipe.max_epochs,
+                         warmup_steps=recipe.warmup_steps if cfg.warmup_steps is None else cfg.warmup_steps,
+                         warmup_from_user=False, source="time")
+    log.info("time budget %.1fs: %.4fs per step over %d probe steps -> %d steps", cfg.time_budget, per_step, timed,
+             budget.steps)
+    return dataclasses.replace(session, cfg=with_budget(cfg, budget), budget=budget,
+                               probe={"seconds_per_step": round(per_step, 6), "steps": timed})
+
+
 def _fmt_loss(value: float | None) -> str:
     return "nan" if value is None else f"{value:.4f}"
 
 
 def _final_results(session: Session, run_dir: Path, status: str, history: list[dict[str, Any]],
-                   best: dict[str, Any], best_weights: Any, train_seconds: float) -> dict[str, Any]:
+                   best: dict[str, Any], best_weights: Any, train_seconds: float,
+                   baseline_mb: float | None = None) -> dict[str, Any]:
     """Evaluate the best-on-validation weights on the test set and gather every number of results.json."""
     cfg, backend = session.cfg, session.backend
     results: dict[str, Any] = {
         "status": status, "model": cfg.model, "dataset": session.dataset.name, "engine": session.entry.engine,
-        "seed": cfg.seed, "epochs": cfg.epochs, "epochs_completed": len(history),
+        "seed": cfg.seed, "epochs": session.budget.epochs if session.budget else None, "epochs_completed": len(history),
+        "steps": session.budget.steps if session.budget else None,
+        "steps_completed": sum(int(r.get("steps", 0)) for r in history),
+        "budget_source": session.budget.source if session.budget else None, "time_budget": cfg.time_budget,
         "best_epoch": best["epoch"] or None, "best_val_accuracy": best["val_acc"] if best["epoch"] else None,
     }
     if best["epoch"]:
@@ -261,7 +325,9 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
     total, trainable = backend.parameter_counts()
     results.update(params_total=total, params_trainable=trainable,
                    flops_per_image=backend.flops_per_image(session.input_shape),
-                   peak_memory_mb=costs.peak_memory_mb(session.device), versions=costs.versions(),
+                   peak_memory_mb=(peak := costs.peak_memory_mb(session.device)),
+                   run_memory_mb=None if baseline_mb is None else round(max(0.0, peak - baseline_mb), 1),
+                   versions=costs.versions(),
                    machine=costs.machine(session.device))
     return results
 

@@ -25,9 +25,10 @@ from visionbench.data.transforms import (
 from visionbench.errors import ConfigError
 from visionbench.models import ModelEntry, create_model, get_entry
 from visionbench.train.backends import Backend, make_backend
+from visionbench.train.budget import Budget, plan_budget
 from visionbench.train.config import TrainConfig
 
-__all__ = ["Session", "build_session", "resolve_device", "stratified_cap"]
+__all__ = ["Session", "build_session", "resolve_device", "stratified_cap", "with_budget"]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -68,6 +69,8 @@ class Session:
     augment: str
     device: torch.device
     backend: Backend
+    budget: Budget | None  # None until a time budget is turned into steps (see train/loop.py)
+    probe: dict[str, Any] | None = None  # the time-budget probe's measurement
 
     def batch(self, images: Any, labels: np.ndarray, generator: torch.Generator | None = None) -> tuple[
         torch.Tensor, torch.Tensor
@@ -89,7 +92,7 @@ class Session:
 
 
 def build_session(cfg: TrainConfig) -> Session:
-    """Load the data, carve the validation split, resolve the recipe, build the model and its backend."""
+    """Load the data, carve the validation split, resolve the recipe and the budget, build the model and backend."""
     cfg.validate()
     entry = get_entry(cfg.model)
     if cfg.threads:
@@ -98,12 +101,22 @@ def build_session(cfg: TrainConfig) -> Session:
         torch.set_num_threads(cfg.threads)
         threadpool_limits(limits=cfg.threads)  # NumPy's BLAS too: the NumPy engine runs on it
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, img_size=cfg.img_size)
-    cfg = cfg.resolve(entry.recipe, dataset.name, dataset.img_size)
+    recipe = entry.recipe.for_dataset(dataset.name, dataset.img_size)
+    cfg = cfg.resolve(recipe)
     cfg.validate()
     full = dataset.train
     if cfg.max_train_samples:
         full = stratified_cap(full, cfg.max_train_samples, cfg.seed)
     train, val = train_val_split(full, cfg.val_split, cfg.seed)
+    budget = None
+    if cfg.steps is not None or cfg.time_budget is None:
+        assert cfg.batch_size is not None
+        budget = plan_budget(len(train), cfg.batch_size, steps=cfg.steps, epochs=cfg.epochs,
+                             recipe_steps=recipe.steps, min_epochs=recipe.min_epochs, max_epochs=recipe.max_epochs,
+                             warmup_steps=recipe.warmup_steps if cfg.warmup_steps is None else cfg.warmup_steps,
+                             warmup_from_user=cfg.warmup_steps is not None,
+                             source="time" if cfg.time_budget is not None else None)
+        cfg = with_budget(cfg, budget)
     mean, std = channel_stats(train)
     img_size = cfg.img_size or max(dataset.img_size, entry.min_img_size)
     augment = default_augment(dataset.name, dataset.img_size) if cfg.augment == "auto" else str(cfg.augment)
@@ -117,4 +130,10 @@ def build_session(cfg: TrainConfig) -> Session:
     backend = make_backend(entry.engine, model, cfg, device)
     cfg = dataclasses.replace(cfg, augment=augment)  # type: ignore[arg-type]
     return Session(cfg, entry, dataset, train, val, np.asarray(mean, np.float32), np.asarray(std, np.float32),
-                   img_size, augment, device, backend)
+                   img_size, augment, device, backend, budget)
+
+
+def with_budget(cfg: TrainConfig, budget: Budget) -> TrainConfig:
+    """``cfg`` with the planned budget written into it: exact steps and warm-up (what config.json records, so a
+    resumed run keeps its budget; ``steps`` wins over ``epochs`` and ``time_budget``, which stay as given)."""
+    return dataclasses.replace(cfg, steps=budget.steps, warmup_steps=budget.warmup_steps)
