@@ -183,6 +183,8 @@ def build_comparison_report(
         row.update(fingerprint=check["fingerprints"][path], config=check["labels"][path], path=path)
         rows.append(row)
     warnings += mark_duplicates(rows)
+    for row in rows:
+        row["path"] = row.pop("path")  # last column of comparison.csv, after the ones the build adds
     summary = aggregate(rows)
     add_paired_tests(summary, rows, check["facts"])
     colors = model_colors(r.model for r in runs)
