@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from visionbench.models import create_model, get_entry
-from visionbench.models._transfer import param_groups
+from visionbench.train.optim import param_groups
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -4,7 +4,10 @@ freezing, parameter groups. Every checkpoint is created here; nothing touches th
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
+from copy import deepcopy
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,9 @@ from torch import nn
 
 from visionbench.errors import ConfigError, RunError, VisionbenchError
 from visionbench.models import create_model
-from visionbench.models._transfer import apply_freeze, load_matching, load_state_dict_file, param_groups
+from visionbench.models._freeze import apply_freeze
+from visionbench.models._weights import load_matching, load_state_dict_file
+from visionbench.train.optim import param_groups
 
 SMALL = dict(num_classes=10, in_chans=1, img_size=28, head_width=32)
 
@@ -208,6 +213,28 @@ def test_freeze_all_but_last_k_and_frozen_batchnorm_stays_eval() -> None:
     m.train()
     m(torch.randn(2, 1, 32, 32))
     assert not torch.equal(bn.running_mean, stats)
+
+
+def test_freezing_survives_a_deep_copy_and_undoes_on_it() -> None:
+    torch.manual_seed(0)
+    m = apply_freeze(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)),
+                     "all-but-last-1")
+    copy = deepcopy(m)
+    bn = copy[1]
+    stats = bn.running_mean.clone()
+    copy.train()
+    copy(torch.randn(4, 1, 6, 6))
+    assert torch.equal(bn.running_mean, stats) and not bn.training  # the hook came along with the copy
+    apply_freeze(copy, "none")
+    copy.train()
+    copy(torch.randn(4, 1, 6, 6))
+    assert bn.training and not torch.equal(bn.running_mean, stats)
+
+
+def test_param_groups_do_not_import_torch_or_the_models() -> None:
+    code = "import sys, visionbench.train.optim; print('torch' in sys.modules, 'visionbench.models' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
 
 
 def test_bad_freeze_modes() -> None:

@@ -6,7 +6,7 @@ Krizhevsky, Sutskever and Hinton, "ImageNet Classification with Deep Convolution
 What this version changes: grayscale inputs are repeated to 3 channels and every input is resized to
 ``input_size`` (AlexNet needs at least 63 px; 64 by default for speed on a CPU), the last Linear is the head for our
 number of classes, and ``head_width`` can shrink the two 4096-wide hidden layers for small data. Weights: ImageNet,
-a torchvision-format state dict file, or an earlier run (see ``_transfer.py``).
+a torchvision-format state dict file, or an earlier run (see ``_weights.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import torchvision
 
 from visionbench.errors import ConfigError
 from visionbench.models._registry import register_model
-from visionbench.models._transfer import TorchvisionClassifier, build_torchvision_net, init_pretrained
+from visionbench.models._torchvision import TorchvisionClassifier, build_torchvision_net
+from visionbench.models._weights import init_pretrained
 from visionbench.recipe import Recipe
 
 __all__ = ["create_alexnet", "MIN_INPUT_SIZE"]

@@ -6,7 +6,7 @@ Simonyan and Zisserman, "Very Deep Convolutional Networks for Large-Scale Image 
 What this version changes: grayscale inputs are repeated to 3 channels and resized to ``input_size`` (VGG16 needs at
 least 32 px: five 2x2 max-pools; 32 by default), the adaptive average pool then replicates the 1x1 map to torchvision's
 7x7 so that ImageNet classifier weights still fit, the last Linear is our head, and ``head_width`` can shrink the
-4096-wide hidden layers (at 32 px the first one still reads 512*7*7 = 25088 values). Weights: see ``_transfer.py``.
+4096-wide hidden layers (at 32 px the first one still reads 512*7*7 = 25088 values). Weights: see ``_weights.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from torch import nn
 
 from visionbench.errors import ConfigError
 from visionbench.models._registry import register_model
-from visionbench.models._transfer import TorchvisionClassifier, build_torchvision_net, init_pretrained, reset_all
+from visionbench.models._torchvision import TorchvisionClassifier, build_torchvision_net, reset_all
+from visionbench.models._weights import init_pretrained
 from visionbench.recipe import Recipe
 
 __all__ = ["create_vgg", "MIN_INPUT_SIZE"]

@@ -32,7 +32,7 @@ from visionbench.layers.mlp import Mlp
 from visionbench.layers.patch_embed import PatchEmbed
 from visionbench.layers.pos_embed import sincos_1d
 from visionbench.models._registry import register_model
-from visionbench.models._transfer import init_pretrained
+from visionbench.models._weights import init_pretrained
 from visionbench.recipe import Recipe
 
 __all__ = ["Block", "VisionTransformer"]

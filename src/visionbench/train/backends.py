@@ -91,7 +91,7 @@ def _resolved(cfg: TrainConfig, *names: str) -> tuple[Any, ...]:
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     """Parameter groups: the classifier head at full lr, the rest scaled by ``backbone_lr_scale``; no weight decay
     on biases, normalisation parameters and the model's ``no_weight_decay()`` names (see models/_transfer.py)."""
-    from visionbench.models._transfer import param_groups
+    from visionbench.train.optim import param_groups
 
     lr, weight_decay = (float(v) for v in _resolved(cfg, "lr", "weight_decay"))
     groups = param_groups(model, lr, cfg.backbone_lr_scale, weight_decay=weight_decay)
