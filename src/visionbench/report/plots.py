@@ -251,9 +251,10 @@ def learning_curves_figure(
         _readable_log_axis(ax_loss.yaxis, min(positive), max(positive))
     if handles:
         handles += [
-            Line2D([], [], color="gray", ls="-", label="validation"),
-            Line2D([], [], color="gray", ls="--", label="train (loss only)"),
-            Line2D([], [], color="gray", ls=":", label="run not completed"),
+            # black, since tab10's grey may be a model's colour
+            Line2D([], [], color="black", ls="-", lw=1, label="validation"),
+            Line2D([], [], color="black", ls="--", lw=1, label="train (loss only)"),
+            Line2D([], [], color="black", ls=":", lw=1, label="run not completed"),
         ]
     _legend_outside(fig, handles)
     return fig
