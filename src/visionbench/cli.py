@@ -256,6 +256,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         result = run_comparison(cc, resume=args.resume, on_run=announce)
     _print_report(console, result.report, result.out_dir, args.wide)
+    failed = [r for r in result.runs if getattr(r, "status", "completed") == "failed"]
+    if failed:
+        print(f"error: {len(failed)} of {len(result.runs)} runs failed (see the table and "
+              f"{result.out_dir / 'comparison.md'})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -156,7 +156,7 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
             cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
                                       run_name=f"{model}-seed{seed}")
             job = {"config": cfg.to_dict()}
-        result = _run_isolated(job) if cc.isolate else _run_job(job)
+        result = _run_isolated(job) if cc.isolate else _run_in_process(job)
         done.append(result)
         if result.status == "interrupted":
             raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}")
@@ -170,6 +170,17 @@ def _run_job(job: dict[str, Any]) -> TrainResult:
     if "resume" in job:
         return train(TrainConfig(model=read_run(job["resume"]).model, quiet=job["quiet"]), resume=job["resume"])
     return train(TrainConfig.from_dict(job["config"]))
+
+
+def _run_in_process(job: dict[str, Any]) -> TrainResult:
+    """:func:`_run_job` without a worker: a run that raises is recorded as failed and the comparison goes on."""
+    try:
+        return _run_job(job)
+    except VisionbenchError as exc:
+        return _record_failure(job, {"status": "failed", "message": str(exc)})
+    except Exception as exc:  # a bug in one run must not lose the others
+        return _record_failure(job, {"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                                     "traceback": traceback.format_exc()})
 
 
 def _worker(job: dict[str, Any], conn: Any) -> None:
