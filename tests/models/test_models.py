@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from visionbench.models import create_model, get_entry, list_models
+from visionbench.models._base import Classifier
 
 TORCH_MODELS = list_models(engine="torch")
 
@@ -49,6 +50,7 @@ def test_registry_has_torch_models() -> None:
 @pytest.mark.parametrize("name", TORCH_MODELS)
 def test_model_contract(name: str) -> None:
     model, img_size, batch = _build(name, in_chans=1)
+    assert isinstance(model, Classifier), "every torch model derives from models/_base.py's Classifier"
     assert model.num_classes == NUM_CLASSES
     x = torch.randn(batch, 1, img_size, img_size, generator=torch.Generator().manual_seed(1))
 

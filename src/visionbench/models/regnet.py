@@ -7,7 +7,7 @@ output ``x2`` is read by the cell; its hidden map ``H`` (after BN + ReLU) is fus
 second 3x3 conv and the shortcut follow as in ResNet. The regulated bottleneck (Fig. 3b) reads the 1x1-reduced map,
 and fuses ``H`` with the 3x3 conv's output before the 1x1 expansion.
 
-Choices the paper leaves open, made here (see docs/models_resnet_regnet.md):
+Choices the paper leaves open, made here (see docs/models.md):
 
 * State across a stage boundary: zero at each stage (``state_transfer="zero"``, default: the widths and resolutions
   change, so nothing carries over unaltered); ``"conv"`` carries it with a strided 3x3 conv + BN per state tensor.
@@ -38,12 +38,11 @@ from visionbench.models.resnet import (
     ResNetBase,
     Shortcut,
     Stem,
-    check_args,
     cifar_recipe,
     conv_bn,
     imagenet_recipe,
     make_shortcut,
-    make_stem,
+    make_stage,
 )
 
 __all__ = ["RegulatedBasicBlock", "RegulatedBottleneck", "StateTransfer", "RegNet", "make_cell"]
@@ -186,8 +185,10 @@ class RegNet(ResNetBase):
         zero_init_residual: bool = False,
         record_states: bool = False,
     ) -> None:
-        super().__init__()
-        check_args(block, layers, widths, shortcut, img_size)
+        super().__init__(
+            in_chans=in_chans, img_size=img_size, block=block, layers=layers, widths=widths, stem=stem,
+            stem_width=stem_width, shortcut=shortcut,
+        )
         n_stages = len(layers)
         if isinstance(regulated_stages, int):  # `--model-arg regulated_stages=0` arrives as an int
             regulated_stages = (regulated_stages,)
@@ -202,27 +203,20 @@ class RegNet(ResNetBase):
         self.rnn = rnn
         self.record_states = record_states
         self.stage_states: list[dict[str, Any] | None] = []
-        self.stem = make_stem(stem, in_chans, stem_width, img_size)
         self.stages = nn.ModuleList()
         self.cells = nn.ModuleDict()
         self.transfers = nn.ModuleDict()
         cin = stem_width
         for i, (n, planes) in enumerate(zip(layers, widths)):
             cls = reg if i in regulated else plain
-            blocks = nn.ModuleList()
-            for j in range(n):
-                stride = 2 if (i > 0 and j == 0) else 1
-                blocks.append(cls(cin, planes, stride, shortcut, se, se_reduction))
-                cin = planes * cls.expansion
-            self.stages.append(blocks)
+            blocks, cin = make_stage(cls, cin, planes, n, 2 if i > 0 else 1, shortcut, se, se_reduction)
+            self.stages.append(nn.ModuleList(blocks))
             if i in regulated:
                 cell = make_cell(rnn, planes, cheap_rnn, rnn_groups)
                 self.cells[str(i)] = cell
                 if state_transfer == "conv" and i - 1 in regulated:
                     self.transfers[str(i)] = StateTransfer(widths[i - 1], planes, cell.num_states)
-        self.num_features = cin
-        self._init_head(num_classes, drop_rate)
-        self._init_weights(zero_init_residual)
+        self._init_classifier(cin, num_classes, drop_rate, zero_init_residual)
         # Kaiming fan-out suits ReLU convs, not sigmoid/tanh gates: the cells keep PyTorch's default init.
         for m in self.cells.modules():
             if isinstance(m, nn.Conv2d):

@@ -27,6 +27,7 @@ from torch import nn
 
 from visionbench.errors import ConfigError
 from visionbench.layers.se import SqueezeExcite
+from visionbench.models._base import Classifier
 from visionbench.models._registry import register_model
 from visionbench.recipe import Recipe
 
@@ -37,6 +38,7 @@ __all__ = [
     "ResNetBase",
     "ResNet",
     "make_shortcut",
+    "make_stage",
     "make_stem",
     "cifar_recipe",
     "imagenet_recipe",
@@ -147,20 +149,43 @@ class Bottleneck(nn.Module):
         return F.relu(self.shortcut(x) + y, inplace=True)
 
 
-class ResNetBase(nn.Module):
-    """The classifier contract shared by ResNet and RegNet: global average pool, dropout, linear head.
+def make_stage(
+    block_cls: type[nn.Module], in_channels: int, planes: int, n: int, stride: int, shortcut: Shortcut, se: bool,
+    se_reduction: int,
+) -> tuple[list[nn.Module], int]:
+    """The ``n`` blocks of one stage (only the first strided) and the stage's output channels."""
+    blocks = []
+    for j in range(n):
+        blocks.append(block_cls(in_channels, planes, stride if j == 0 else 1, shortcut, se, se_reduction))
+        in_channels = planes * block_cls.expansion  # type: ignore[attr-defined]
+    return blocks, in_channels
 
-    Subclasses set ``self.num_features`` and implement ``forward_features`` (returning a (B, C, H, W) map), then
-    call ``_init_head``.
+
+class ResNetBase(Classifier):
+    """What ResNet and RegNet share: the argument checks and the stem, then global average pool, dropout, linear head.
+
+    The constructor checks the stage options and builds ``self.stem``; the subclass builds its stages and
+    ``forward_features`` (returning a (B, C, H, W) map), then calls ``_init_classifier``. The head keeps
+    torchvision's name ``fc``.
     """
 
-    num_classes: int
     num_features: int
 
-    def _init_head(self, num_classes: int, drop_rate: float) -> None:
-        self.num_classes = num_classes
+    def __init__(
+        self, *, in_chans: int, img_size: int, block: str, layers: Sequence[int], widths: Sequence[int], stem: Stem,
+        stem_width: int, shortcut: Shortcut,
+    ) -> None:
+        super().__init__()
+        check_args(block, layers, widths, shortcut, img_size)
+        self.stem = make_stem(stem, in_chans, stem_width, img_size)
+
+    def _init_classifier(
+        self, num_features: int, num_classes: int, drop_rate: float, zero_init_residual: bool
+    ) -> None:
+        self.num_features = num_features
         self.drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.reset_classifier(num_classes)
+        self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         for m in self.modules():
@@ -176,16 +201,10 @@ class ResNetBase(nn.Module):
                 if hasattr(m, "last_bn"):
                     nn.init.zeros_(m.last_bn().weight)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool the (B, C, H, W) features; return the (B, C) pooled vector or the (B, num_classes) logits."""
         x = self.drop(x.mean(dim=(2, 3)))  # (B, C)
         return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
         return self.fc
@@ -232,22 +251,17 @@ class ResNet(ResNetBase):
         drop_rate: float = 0.0,
         zero_init_residual: bool = False,
     ) -> None:
-        super().__init__()
-        check_args(block, layers, widths, shortcut, img_size)
+        super().__init__(
+            in_chans=in_chans, img_size=img_size, block=block, layers=layers, widths=widths, stem=stem,
+            stem_width=stem_width, shortcut=shortcut,
+        )
         block_cls = BasicBlock if block == "basic" else Bottleneck
-        self.stem = make_stem(stem, in_chans, stem_width, img_size)
         stages, cin = [], stem_width
         for i, (n, planes) in enumerate(zip(layers, widths)):
-            blocks = []
-            for j in range(n):
-                stride = 2 if (i > 0 and j == 0) else 1
-                blocks.append(block_cls(cin, planes, stride, shortcut, se, se_reduction))
-                cin = planes * block_cls.expansion
+            blocks, cin = make_stage(block_cls, cin, planes, n, 2 if i > 0 else 1, shortcut, se, se_reduction)
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.num_features = cin
-        self._init_head(num_classes, drop_rate)
-        self._init_weights(zero_init_residual)
+        self._init_classifier(cin, num_classes, drop_rate, zero_init_residual)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))

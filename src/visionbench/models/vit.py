@@ -31,6 +31,7 @@ from visionbench.layers.drop import DropPath
 from visionbench.layers.mlp import Mlp
 from visionbench.layers.patch_embed import PatchEmbed
 from visionbench.layers.pos_embed import sincos_1d
+from visionbench.models._base import Classifier
 from visionbench.models._registry import register_model
 from visionbench.models._weights import init_pretrained
 from visionbench.recipe import Recipe
@@ -70,7 +71,7 @@ class Block(nn.Module):
         return (x, attn) if return_attention else x
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(Classifier):
     """ViT classifier: patch tokens + class token + positions -> encoder blocks -> norm -> head.
 
     Args:
@@ -167,9 +168,6 @@ class VisionTransformer(nn.Module):
         """Parameter names that should not get weight decay (see ``param_groups``)."""
         return {"pos_embed", "cls_token"}
 
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -194,9 +192,6 @@ class VisionTransformer(nn.Module):
         x = x[:, 0] if self.global_pool == "token" else x[:, self.num_prefix_tokens :].mean(dim=1)  # (B, D)
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def forward_attention(self, x: Tensor) -> list[Tensor]:
         """The attention weights of every block for images ``x``: a list (one per block) of (B, heads, T, T)
