@@ -11,7 +11,19 @@ import pytest
 import torch
 from torch import nn
 
-from visionbench.models import create_model, get_entry, list_models
+from visionbench.models import (
+    alexnet,
+    cnn,
+    create_model,
+    get_entry,
+    list_models,
+    mlp,
+    regnet,
+    resnet,
+    scratch_models,
+    vgg,
+    vit,
+)
 from visionbench.models._base import Classifier
 
 TORCH_MODELS = list_models(engine="torch")
@@ -96,3 +108,19 @@ def test_recipes_never_mirror_digits(name: str) -> None:
     recipe = get_entry(name).recipe
     for dataset, size in (("digits", 8), ("mnist", 28), ("kmnist", 28), ("usps", 16)):
         assert recipe.for_dataset(dataset, size).augment in ("auto", "none", "shift"), (name, dataset)
+
+
+FAMILY_MODULES = [alexnet, cnn, mlp, regnet, resnet, scratch_models, vgg, vit]
+
+
+@pytest.mark.parametrize("module", FAMILY_MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_each_family_registers_exactly_its_variant_table(module: Any) -> None:
+    """Every model file ends with one table (name -> (recipe, description, kwargs)) and one loop that registers it."""
+    families = {get_entry(name).family for name in module._VARIANTS}
+    assert len(families) == 1
+    family = families.pop()
+    assert sorted(module._VARIANTS) == [n for n in list_models() if get_entry(n).family == family]
+    for name, (*_, recipe, description, kwargs) in module._VARIANTS.items():
+        entry = get_entry(name)
+        assert (entry.recipe, entry.description) == (recipe, description)
+        assert entry.kwargs.items() >= kwargs.items()  # vit.py adds arch=name

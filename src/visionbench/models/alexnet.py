@@ -63,26 +63,38 @@ def create_alexnet(
     return init_pretrained(model, "alexnet", weights=weights, init_from=init_from, freeze=freeze)  # type: ignore[return-value]
 
 
-register_model(
-    "alexnet",
-    create_alexnet,
-    family="alexnet",
-    # Adam at 1e-4: with SGD at lr 0.01 (torchvision's ImageNet recipe) AlexNet, which has no BatchNorm, sat at
-    # chance for a whole epoch on Fashion-MNIST and for 10 epochs on digits; Adam leaves the plateau at once
-    # (measured: digits 10.2 % -> 77.8 % in 10 epochs; Fashion-MNIST, 20k images x 3 epochs, 56.4 % -> see docs).
-    recipe=Recipe(
-        steps=1500,
-        min_epochs=10,
-        batch_size=128,
-        optimizer="adam",
-        lr=1e-4,
-        momentum=0.9,
-        weight_decay=5e-4,
-        schedule="cosine",
-        warmup_steps=100,
-        label_smoothing=0.1,
-    ),
-    # The adapter resizes to input_size itself, so the pipeline does not need to resize.
-    min_img_size=1,
-    description="torchvision AlexNet (61 M params at 1000 classes), grayscale->RGB, resized to 64 px; transfer-ready",
+# Adam at 1e-4: with SGD at lr 0.01 (torchvision's ImageNet recipe) AlexNet, which has no BatchNorm, sat at
+# chance for a whole epoch on Fashion-MNIST and for 10 epochs on digits; Adam leaves the plateau at once
+# (measured: digits 10.2 % -> 77.8 % in 10 epochs; Fashion-MNIST, 20k images x 3 epochs, 56.4 % -> see docs).
+_ALEXNET_RECIPE = Recipe(
+    steps=1500,
+    min_epochs=10,
+    batch_size=128,
+    optimizer="adam",
+    lr=1e-4,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="cosine",
+    warmup_steps=100,
+    label_smoothing=0.1,
 )
+
+# name -> (recipe, description, builder kwargs).
+_VARIANTS: dict[str, tuple[Recipe, str, dict[str, object]]] = {
+    "alexnet": (
+        _ALEXNET_RECIPE,
+        "torchvision AlexNet (61 M params at 1000 classes), grayscale->RGB, resized to 64 px; transfer-ready",
+        {},
+    ),
+}
+for _name, (_recipe, _description, _kwargs) in _VARIANTS.items():
+    register_model(
+        _name,
+        create_alexnet,
+        family="alexnet",
+        recipe=_recipe,
+        # The adapter resizes to input_size itself, so the pipeline does not need to resize.
+        min_img_size=1,
+        description=_description,
+        **_kwargs,
+    )

@@ -84,7 +84,7 @@ class CNN(Classifier):
         self.head = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(self.hidden or self.num_features, num_classes))
 
 
-def _build(*, num_classes: int, in_chans: int, img_size: int, **kwargs: object) -> CNN:
+def _create_cnn(*, num_classes: int, in_chans: int, img_size: int, **kwargs: object) -> CNN:
     return CNN(num_classes, in_chans, img_size, **kwargs)  # type: ignore[arg-type]
 
 
@@ -113,9 +113,19 @@ _FLAT_RECIPE = Recipe(**{**_RECIPE.as_dict(), "batch_size": 256, "lr": 4e-3, "au
                          "steps": 800},
                       per_dataset={"digits": {"steps": 760, "batch_size": 64}})
 
-register_model("cnn", _build, family="cnn", recipe=_RECIPE,
-               description="LAB 2 CNN: 3 conv stages (32-64-128) with BatchNorm, max-pool, dropout head")
-register_model("cnn_flat", _build, family="cnn", recipe=_FLAT_RECIPE, stages=((32, 1), (64, 1)),
-               global_pool="flatten", description="LAB 2 CNN with 2 stages (32-64) and a flattened 128-wide head")
-register_model("cnn_wide", _build, family="cnn", recipe=_RECIPE, stages=((64, 2), (128, 2), (256, 1)),
-               hidden=256, drop2d=0.1, description="wider LAB 2 CNN: 2 convs per stage (64-128-256)")
+# name -> (recipe, description, builder kwargs).
+_VARIANTS: dict[str, tuple[Recipe, str, dict[str, object]]] = {
+    "cnn": (_RECIPE, "LAB 2 CNN: 3 conv stages (32-64-128) with BatchNorm, max-pool, dropout head", {}),
+    "cnn_flat": (
+        _FLAT_RECIPE,
+        "LAB 2 CNN with 2 stages (32-64) and a flattened 128-wide head",
+        dict(stages=((32, 1), (64, 1)), global_pool="flatten"),
+    ),
+    "cnn_wide": (
+        _RECIPE,
+        "wider LAB 2 CNN: 2 convs per stage (64-128-256)",
+        dict(stages=((64, 2), (128, 2), (256, 1)), hidden=256, drop2d=0.1),
+    ),
+}
+for _name, (_recipe, _description, _kwargs) in _VARIANTS.items():
+    register_model(_name, _create_cnn, family="cnn", recipe=_recipe, description=_description, **_kwargs)

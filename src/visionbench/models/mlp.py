@@ -64,7 +64,7 @@ class MLP(Classifier):
         self.head = nn.Linear(self.num_features, num_classes)
 
 
-def _build(*, num_classes: int, in_chans: int, img_size: int, **kwargs: object) -> MLP:
+def _create_mlp(*, num_classes: int, in_chans: int, img_size: int, **kwargs: object) -> MLP:
     return MLP(num_classes, in_chans, img_size, **kwargs)  # type: ignore[arg-type]
 
 
@@ -81,7 +81,10 @@ _RECIPE = Recipe(
     per_dataset={"digits": {"steps": 1140, "batch_size": 64, "augment": "shift"}},
 )
 
-register_model("mlp", _build, family="mlp", recipe=_RECIPE,
-               description="MLP 512-256 with BatchNorm and dropout on flattened pixels")
-register_model("mlp_small", _build, family="mlp", recipe=_RECIPE, widths=(128,), dropout=0.1,
-               description="MLP with one hidden layer of 128")
+# name -> (recipe, description, builder kwargs).
+_VARIANTS: dict[str, tuple[Recipe, str, dict[str, object]]] = {
+    "mlp": (_RECIPE, "MLP 512-256 with BatchNorm and dropout on flattened pixels", {}),
+    "mlp_small": (_RECIPE, "MLP with one hidden layer of 128", dict(widths=(128,), dropout=0.1)),
+}
+for _name, (_recipe, _description, _kwargs) in _VARIANTS.items():
+    register_model(_name, _create_mlp, family="mlp", recipe=_recipe, description=_description, **_kwargs)

@@ -44,6 +44,7 @@ from visionbench.models.resnet import (
     make_shortcut,
     make_stage,
 )
+from visionbench.recipe import Recipe
 
 __all__ = ["RegulatedBasicBlock", "RegulatedBottleneck", "StateTransfer", "RegNet", "make_cell"]
 
@@ -245,56 +246,63 @@ class RegNet(ResNetBase):
         return x
 
 
-def _regnet(*, num_classes: int, in_chans: int, img_size: int, **kwargs: Any) -> RegNet:
+def _create_regnet(*, num_classes: int, in_chans: int, img_size: int, **kwargs: Any) -> RegNet:
     return RegNet(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
 
 
-def _register_cifar(depth: int, rnn: RNN, se: bool = False) -> None:
+def _name(depth: int, rnn: RNN, se: bool) -> str:
+    return f"{'se' if se else ''}regnet{depth}_{rnn}"
+
+
+def _cifar_variant(depth: int, rnn: RNN, se: bool = False) -> tuple[Recipe, str, dict[str, Any]]:
     n = (depth - 2) // 6
-    name = f"{'se' if se else ''}regnet{depth}_{rnn}"
-    register_model(
-        name,
-        _regnet,
-        family="regnet",
+    return (
         # The full ConvLSTM regulator costs about 5x ResNet-20's FLOPs: fewer epochs on the 28 px sets.
-        recipe=cifar_recipe(short_epochs=3),
-        min_img_size=8,
-        description=f"CIFAR-style {'SE-' if se else ''}RegNet-{depth}: ResNet-{depth} regulated by a {rnn} per stage",
-        block="basic",
-        layers=(n, n, n),
-        widths=(16, 32, 64),
-        rnn=rnn,
-        stem="cifar",
-        stem_width=16,
-        shortcut="A",
-        se=se,
+        cifar_recipe(short_epochs=3),
+        f"CIFAR-style {'SE-' if se else ''}RegNet-{depth}: ResNet-{depth} regulated by a {rnn} per stage",
+        dict(
+            block="basic", layers=(n, n, n), widths=(16, 32, 64), rnn=rnn, stem="cifar", stem_width=16, shortcut="A",
+            se=se,
+        ),
     )
 
 
-for _rnn in ("convlstm", "convgru", "convrnn"):
-    _register_cifar(20, _rnn)
-    _register_cifar(20, _rnn, se=True)
-for _depth in (32, 44, 56, 110):
-    _register_cifar(_depth, "convlstm")
+def _imagenet_variant(se: bool) -> tuple[Recipe, str, dict[str, Any]]:
+    return (
+        imagenet_recipe(),
+        f"ImageNet-style {'SE-' if se else ''}RegNet-50: bottleneck ResNet-50 regulated by a cheap (grouped) ConvLSTM",
+        dict(
+            block="bottleneck",
+            layers=(3, 4, 6, 3),
+            widths=(64, 128, 256, 512),
+            rnn="convlstm",
+            # A full 3x3 ConvLSTM at widths 64-512 would double ResNet-50 (53 M parameters): the paper's cheaper
+            # grouped ConvRNN keeps the regulator's cost small at this width.
+            cheap_rnn=True,
+            stem="auto",
+            stem_width=64,
+            shortcut="B",
+            se=se,
+        ),
+    )
 
-for _se in (False, True):
+
+_RNNS: tuple[RNN, ...] = ("convlstm", "convgru", "convrnn")
+
+# name -> (recipe, description, builder kwargs): RegNet-20 with each cell, with and without SE; the deeper CIFAR
+# nets with a ConvLSTM; RegNet-50 with and without SE.
+_VARIANTS: dict[str, tuple[Recipe, str, dict[str, Any]]] = {
+    **{_name(20, rnn, se): _cifar_variant(20, rnn, se) for rnn in _RNNS for se in (False, True)},
+    **{_name(depth, "convlstm", False): _cifar_variant(depth, "convlstm") for depth in (32, 44, 56, 110)},
+    **{_name(50, "convlstm", se): _imagenet_variant(se) for se in (False, True)},
+}
+for _variant, (_recipe, _description, _kwargs) in _VARIANTS.items():
     register_model(
-        f"{'se' if _se else ''}regnet50_convlstm",
-        _regnet,
+        _variant,
+        _create_regnet,
         family="regnet",
-        recipe=imagenet_recipe(),
+        recipe=_recipe,
         min_img_size=8,
-        description=f"ImageNet-style {'SE-' if _se else ''}RegNet-50: bottleneck ResNet-50 regulated by a cheap "
-        "(grouped) ConvLSTM",
-        block="bottleneck",
-        layers=(3, 4, 6, 3),
-        widths=(64, 128, 256, 512),
-        rnn="convlstm",
-        # A full 3x3 ConvLSTM at widths 64-512 would double ResNet-50 (53 M parameters): the paper's cheaper
-        # grouped ConvRNN keeps the regulator's cost small at this width.
-        cheap_rnn=True,
-        stem="auto",
-        stem_width=64,
-        shortcut="B",
-        se=_se,
+        description=_description,
+        **_kwargs,
     )

@@ -318,46 +318,50 @@ def imagenet_recipe(min_epochs: int = 30) -> Recipe:
     return cifar_recipe(min_epochs, short_epochs=3)
 
 
-def _resnet(*, num_classes: int, in_chans: int, img_size: int, **kwargs: Any) -> ResNet:
+def _create_resnet(*, num_classes: int, in_chans: int, img_size: int, **kwargs: Any) -> ResNet:
     return ResNet(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
 
 
-_CIFAR_DEPTHS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18}
-for _depth, _n in _CIFAR_DEPTHS.items():
-    for _se in (False, True):
-        register_model(
-            f"{'se' if _se else ''}resnet{_depth}",
-            _resnet,
-            family="resnet",
-            recipe=cifar_recipe(),
-            min_img_size=8,
-            description=f"CIFAR-style {'SE-' if _se else ''}ResNet-{_depth} (16/32/64, {_n} basic blocks/stage, "
-            "shortcut A)",
-            block="basic",
-            layers=(_n, _n, _n),
-            widths=(16, 32, 64),
-            stem="cifar",
-            stem_width=16,
-            shortcut="A",
-            se=_se,
-        )
+def _name(depth: int, se: bool) -> str:
+    return f"{'se' if se else ''}resnet{depth}"
 
+
+_CIFAR_DEPTHS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18}  # depth 6n + 2 -> n basic blocks per stage
 _IMAGENET = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
-for _depth, (_block, _layers) in _IMAGENET.items():
-    for _se in (False, True):
-        register_model(
-            f"{'se' if _se else ''}resnet{_depth}",
-            _resnet,
-            family="resnet",
-            recipe=imagenet_recipe(),
-            min_img_size=8,
-            description=f"ImageNet-style {'SE-' if _se else ''}ResNet-{_depth} ({_block}, 64-512, shortcut B, "
-            "3x3 stem at <= 64 px)",
-            block=_block,
-            layers=_layers,
-            widths=(64, 128, 256, 512),
-            stem="auto",
-            stem_width=64,
-            shortcut="B",
-            se=_se,
-        )
+
+
+def _cifar_variant(depth: int, se: bool) -> tuple[Recipe, str, dict[str, Any]]:
+    n = _CIFAR_DEPTHS[depth]
+    return (
+        cifar_recipe(),
+        f"CIFAR-style {'SE-' if se else ''}ResNet-{depth} (16/32/64, {n} basic blocks/stage, shortcut A)",
+        dict(block="basic", layers=(n, n, n), widths=(16, 32, 64), stem="cifar", stem_width=16, shortcut="A", se=se),
+    )
+
+
+def _imagenet_variant(depth: int, se: bool) -> tuple[Recipe, str, dict[str, Any]]:
+    block, layers = _IMAGENET[depth]
+    return (
+        imagenet_recipe(),
+        f"ImageNet-style {'SE-' if se else ''}ResNet-{depth} ({block}, 64-512, shortcut B, 3x3 stem at <= 64 px)",
+        dict(
+            block=block, layers=layers, widths=(64, 128, 256, 512), stem="auto", stem_width=64, shortcut="B", se=se
+        ),
+    )
+
+
+# name -> (recipe, description, builder kwargs); every depth with and without SE.
+_VARIANTS: dict[str, tuple[Recipe, str, dict[str, Any]]] = {
+    **{_name(depth, se): _cifar_variant(depth, se) for depth in _CIFAR_DEPTHS for se in (False, True)},
+    **{_name(depth, se): _imagenet_variant(depth, se) for depth in _IMAGENET for se in (False, True)},
+}
+for _variant, (_recipe, _description, _kwargs) in _VARIANTS.items():
+    register_model(
+        _variant,
+        _create_resnet,
+        family="resnet",
+        recipe=_recipe,
+        min_img_size=8,
+        description=_description,
+        **_kwargs,
+    )

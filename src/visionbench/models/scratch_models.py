@@ -9,7 +9,7 @@ pipeline must lay out an NCHW float batch (``input_layout``), its ``num_classes`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -196,33 +196,55 @@ def _build_autoencoder(
 _SMALL = {"steps": 760, "batch_size": 64}
 _COMMON: dict[str, Any] = {"optimizer": "adamw", "schedule": "cosine", "augment": "none"}
 
-register_model(
-    "scratch_linear", _build_linear, family="scratch", engine="scratch",
-    recipe=Recipe(steps=1500, min_epochs=10, batch_size=128, lr=3e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
-                  **_COMMON),
-    description="NumPy engine: one Linear layer on flattened pixels (multinomial logistic regression)",
-)  # fmt: skip
-register_model(
-    "scratch_mlp", _build_mlp, family="scratch", engine="scratch", dropout=0.2,
-    recipe=Recipe(steps=1500, min_epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, label_smoothing=0.1,
-                  per_dataset={"small": _SMALL}, **_COMMON),
-    description="NumPy engine: MLP 256-128 with ReLU and dropout 0.2 on flattened pixels",
-)  # fmt: skip
-register_model(
-    "scratch_cnn1d", _build_cnn1d, family="scratch", engine="scratch",
-    recipe=Recipe(steps=1000, min_epochs=5, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
-                  **_COMMON),
-    description="NumPy engine: the course's Conv1D(3,1,32)-MaxPool1D-Linear(100) net on the flattened image signal",
-)  # fmt: skip
-register_model(
-    "scratch_cnn2d", _build_cnn2d, family="scratch", engine="scratch", min_img_size=4,
-    recipe=Recipe(steps=1200, min_epochs=5, batch_size=128, lr=2e-3, weight_decay=1e-4,
-                  per_dataset={"small": _SMALL}, **_COMMON),
-    description="NumPy engine: LeNet-like channels-last CNN, conv3x3(32)-pool-conv3x3(64)-pool-fc128",
-)  # fmt: skip
-register_model(
-    "scratch_autoencoder", _build_autoencoder, family="scratch", engine="scratch",
-    recipe=Recipe(steps=1500, min_epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
-                  **_COMMON),
-    description="NumPy engine: tied-weight autoencoder's encoder (256-64, tanh) + linear head, trained end-to-end",
-)  # fmt: skip
+# name -> (builder, recipe, description, builder kwargs). Unlike a torch family, each variant has its own builder:
+# they are different networks assembled from the engine's layers, not one class with options.
+_VARIANTS: dict[str, tuple[Callable[..., ScratchClassifier], Recipe, str, dict[str, Any]]] = {
+    "scratch_linear": (
+        _build_linear,
+        Recipe(steps=1500, min_epochs=10, batch_size=128, lr=3e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
+               **_COMMON),
+        "NumPy engine: one Linear layer on flattened pixels (multinomial logistic regression)",
+        {},
+    ),
+    "scratch_mlp": (
+        _build_mlp,
+        Recipe(steps=1500, min_epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, label_smoothing=0.1,
+               per_dataset={"small": _SMALL}, **_COMMON),
+        "NumPy engine: MLP 256-128 with ReLU and dropout 0.2 on flattened pixels",
+        dict(dropout=0.2),
+    ),
+    "scratch_cnn1d": (
+        _build_cnn1d,
+        Recipe(steps=1000, min_epochs=5, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
+               **_COMMON),
+        "NumPy engine: the course's Conv1D(3,1,32)-MaxPool1D-Linear(100) net on the flattened image signal",
+        {},
+    ),
+    "scratch_cnn2d": (
+        _build_cnn2d,
+        Recipe(steps=1200, min_epochs=5, batch_size=128, lr=2e-3, weight_decay=1e-4,
+               per_dataset={"small": _SMALL}, **_COMMON),
+        "NumPy engine: LeNet-like channels-last CNN, conv3x3(32)-pool-conv3x3(64)-pool-fc128",
+        {},
+    ),
+    "scratch_autoencoder": (
+        _build_autoencoder,
+        Recipe(steps=1500, min_epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, per_dataset={"small": _SMALL},
+               **_COMMON),
+        "NumPy engine: tied-weight autoencoder's encoder (256-64, tanh) + linear head, trained end-to-end",
+        {},
+    ),
+}  # fmt: skip
+# Two 2x2 max-pools need a side of 4 at least; the flat and 1-D nets take any size.
+_MIN_IMG_SIZE = {"scratch_cnn2d": 4}
+for _name, (_builder, _recipe, _description, _kwargs) in _VARIANTS.items():
+    register_model(
+        _name,
+        _builder,
+        family="scratch",
+        engine="scratch",
+        recipe=_recipe,
+        min_img_size=_MIN_IMG_SIZE.get(_name, 1),
+        description=_description,
+        **_kwargs,
+    )

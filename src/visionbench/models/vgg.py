@@ -93,21 +93,26 @@ _VGG_RECIPE = Recipe(
     label_smoothing=0.1,
 )
 
-register_model(
-    "vgg16",
-    create_vgg,
-    family="vgg",
-    recipe=_VGG_RECIPE,
-    min_img_size=1,  # the adapter resizes to input_size itself
-    description="torchvision VGG16 (138 M params at 1000 classes), grayscale->RGB, resized to 32 px; transfer-ready",
-    arch="vgg16",
-)
-register_model(
-    "vgg16_bn",
-    create_vgg,
-    family="vgg",
-    recipe=_VGG_RECIPE,
-    min_img_size=1,
-    description="torchvision VGG16 with BatchNorm, grayscale->RGB, resized to 32 px; transfer-ready",
-    arch="vgg16_bn",
-)
+# name -> (recipe, description, builder kwargs).
+_VARIANTS: dict[str, tuple[Recipe, str, dict[str, object]]] = {
+    "vgg16": (
+        _VGG_RECIPE,
+        "torchvision VGG16 (138 M params at 1000 classes), grayscale->RGB, resized to 32 px; transfer-ready",
+        dict(arch="vgg16"),
+    ),
+    "vgg16_bn": (
+        _VGG_RECIPE,
+        "torchvision VGG16 with BatchNorm, grayscale->RGB, resized to 32 px; transfer-ready",
+        dict(arch="vgg16_bn"),
+    ),
+}
+for _name, (_recipe, _description, _kwargs) in _VARIANTS.items():
+    register_model(
+        _name,
+        create_vgg,
+        family="vgg",
+        recipe=_recipe,
+        min_img_size=1,  # the adapter resizes to input_size itself
+        description=_description,
+        **_kwargs,
+    )
