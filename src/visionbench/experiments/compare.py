@@ -204,7 +204,7 @@ def _context() -> Any:
     # forked); spawn where there is no forkserver (Windows).
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["visionbench.train"])
+        ctx.set_forkserver_preload(["visionbench.train.loop", "visionbench.models", "visionbench.data"])
         return ctx
     return mp.get_context("spawn")
 

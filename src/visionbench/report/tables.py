@@ -49,6 +49,7 @@ METRICS = [
     "test_top5_accuracy",
     "best_val_accuracy",
     "epochs_completed",
+    "steps_completed",
     "train_seconds",
     "seconds_per_epoch",
     "train_images_per_second",
@@ -57,6 +58,7 @@ METRICS = [
     "params_trainable",
     "flops_per_image",
     "peak_memory_mb",
+    "run_memory_mb",
 ]
 
 RUN_COLUMNS = [
@@ -73,11 +75,13 @@ TABLE_COLUMNS: list[tuple[str, str, float, int | None]] = [
     ("test_loss", "Test loss", 1.0, 4),
     ("test_top5_accuracy", "Top-5 (%)", 100.0, 2),
     ("train_seconds", "Train time (s)", 1.0, 1),
+    ("steps_completed", "Steps", 1.0, 0),
     ("seconds_per_epoch", "s/epoch", 1.0, 2),
     ("train_images_per_second", "Train img/s", 1.0, 0),
     ("inference_images_per_second", "Infer. img/s", 1.0, 0),
     ("params_total", "Params (M)", 1e-6, None),
     ("flops_per_image", "FLOPs/img (M)", 1e-6, None),
+    ("run_memory_mb", "Run mem. (MiB)", 1.0, 0),
     ("peak_memory_mb", "Peak mem. (MiB)", 1.0, 0),
 ]
 

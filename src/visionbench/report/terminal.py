@@ -26,6 +26,7 @@ IMPORTANCE = [
     "test_accuracy",
     "test_macro_f1",
     "train_seconds",
+    "steps_completed",
     "params_total",
     "flops_per_image",
     "runs",
@@ -35,6 +36,7 @@ IMPORTANCE = [
     "seconds_per_epoch",
     "train_images_per_second",
     "inference_images_per_second",
+    "run_memory_mb",
     "peak_memory_mb",
 ]
 _ALWAYS = {"model", "dataset", "config", "test_accuracy"}
