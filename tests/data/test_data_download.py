@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import hashlib
 import threading
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 from _data_formats import idx_bytes
 
+import visionbench.data as vb_data
 from visionbench.data import download as dl
-from visionbench.data import load_dataset
+from visionbench.data import imagefolder, load_dataset
 from visionbench.data.download import Resource, download_dataset
 from visionbench.errors import ConfigError, DataError
 
@@ -154,3 +156,23 @@ def test_download_aliases_and_not_downloadable(served: tuple[_Server, dict[str, 
     assert download_dataset("MNIST", tmp_path, mirror=server.url) == tmp_path
     with pytest.raises(ConfigError, match="bundled"):
         download_dataset("digits", tmp_path)
+
+
+def test_catalogue_names_and_aliases_download_their_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="bundled"):
+        vb_data.download_dataset("digits", tmp_path)
+    with pytest.raises(ConfigError, match="did you mean"):
+        vb_data.download_dataset("mnsit", tmp_path)
+    seen: list[str] = []
+    monkeypatch.setattr(dl, "download_dataset", lambda key, dest=None, **kw: seen.append(key) or tmp_path)
+    for name in ("fmnist", "Fashion_MNIST", "cifar-100-coarse", "cifar100:fine", "MNIST"):
+        assert vb_data.download_dataset(name) == tmp_path
+    assert seen == ["fashion-mnist", "fashion-mnist", "cifar100", "cifar100", "mnist"]
+
+
+def test_download_and_imagefolder_do_not_import_the_catalogue() -> None:
+    # The catalogue imports them and passes what they need; an import back would close a circle.
+    for module in (dl, imagefolder):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "visionbench.data._catalog" not in imported, module.__name__

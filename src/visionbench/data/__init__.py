@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from visionbench.data._base import Dataset, Split
-from visionbench.data._catalog import DatasetStatus, dataset_status, list_datasets, load_dataset
+from visionbench.data._base import Dataset, DatasetStatus, Split
+from visionbench.data._catalog import dataset_status, download_dataset, list_datasets, load_dataset
 from visionbench.data.splits import stratified_indices, train_val_split
 
 __all__ = [
@@ -46,8 +46,4 @@ def __getattr__(name: str) -> Any:
         from visionbench.data import transforms
 
         return getattr(transforms, name)
-    if name == "download_dataset":
-        from visionbench.data.download import download_dataset
-
-        return download_dataset
     raise AttributeError(f"module 'visionbench.data' has no attribute {name!r}")

@@ -12,7 +12,15 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-__all__ = ["Split", "Dataset", "AugmentPreset", "AUGMENT_PRESETS", "AugmentChoice", "AUGMENT_CHOICES"]
+__all__ = [
+    "Split",
+    "Dataset",
+    "DatasetStatus",
+    "AugmentPreset",
+    "AUGMENT_PRESETS",
+    "AugmentChoice",
+    "AUGMENT_CHOICES",
+]
 
 # Here (torch-free) rather than in ``transforms`` so that the CLI can list the choices without importing torch.
 AugmentPreset = Literal["none", "shift", "flip", "shift-flip", "crop-flip"]
@@ -75,3 +83,30 @@ class Dataset:
     def img_size(self) -> int:
         """Side of the (square) images; for non-square images, the larger side."""
         return int(max(self.train.images.shape[2], self.train.images.shape[3]))
+
+
+@dataclass
+class DatasetStatus:
+    """What ``visionbench datasets`` shows for one dataset (computed without loading it).
+
+    Attributes:
+        name: canonical name.
+        found: whether the files were found.
+        path: the folder (or archive) they were found in, ``sklearn`` for digits, else None.
+        format: the layout found (``idx``, ``libsvm``, ``tar``...), or "".
+        train_size: training examples when cheaply known.
+        test_size: test examples when cheaply known.
+        num_classes: number of classes.
+        image_shape: (C, H, W).
+        how_to_get: the ways to provide the files, one line.
+    """
+
+    name: str
+    found: bool
+    path: str | None
+    format: str
+    train_size: int | None
+    test_size: int | None
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    how_to_get: str

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from visionbench.data._base import Dataset
+from visionbench.data._base import Dataset, DatasetStatus
 from visionbench.data._search import FileSet, Found, candidate_dirs, match_fileset, search_roots
 from visionbench.data.idx import idx_count, idx_filesets
+from visionbench.data.imagefolder import imagefolder_status, load_imagefolder
 from visionbench.errors import ConfigError, DataError, suggest
+
+if TYPE_CHECKING:
+    from visionbench.data.download import Progress
 
 __all__ = [
     "DatasetSpec",
@@ -19,6 +24,7 @@ __all__ = [
     "find_dataset",
     "load_dataset",
     "dataset_status",
+    "download_dataset",
     "missing_message",
 ]
 
@@ -173,33 +179,6 @@ _ALIASES = {
 }
 
 
-@dataclass
-class DatasetStatus:
-    """What ``visionbench datasets`` shows for one dataset (computed without loading it).
-
-    Attributes:
-        name: canonical name.
-        found: whether the files were found.
-        path: the folder (or archive) they were found in, ``sklearn`` for digits, else None.
-        format: the layout found (``idx``, ``libsvm``, ``tar``...), or "".
-        train_size: training examples when cheaply known.
-        test_size: test examples when cheaply known.
-        num_classes: number of classes.
-        image_shape: (C, H, W).
-        how_to_get: the ways to provide the files, one line.
-    """
-
-    name: str
-    found: bool
-    path: str | None
-    format: str
-    train_size: int | None
-    test_size: int | None
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    how_to_get: str
-
-
 def list_datasets() -> list[str]:
     """Names accepted by ``load_dataset`` (plus ``imagefolder:PATH`` for any folder tree)."""
     return list(SPECS)
@@ -303,8 +282,6 @@ def load_dataset(
     """
     key = canonical_name(name)
     if key.startswith("imagefolder:"):
-        from visionbench.data.imagefolder import load_imagefolder
-
         return load_imagefolder(
             key[len("imagefolder:") :], img_size=img_size, data_dir=data_dir, memory_budget=memory_budget
         )
@@ -315,21 +292,57 @@ def load_dataset(
         return load_digits()
     found = find_dataset(spec, data_dir)
     if found is None and download and spec.download_name:
-        from visionbench.data.download import download_dataset
+        from visionbench.data import download as _download  # urllib and friends: only when asked to download
 
-        download_dataset(spec.download_name)
+        _download.download_dataset(spec.download_name)
         found = find_dataset(spec, data_dir)
     if found is None:
         raise DataError(missing_message(spec, data_dir))
     return _load_found(spec, found)
 
 
+def download_dataset(
+    name: str,
+    dest: str | Path | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    mirror: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download a dataset's files by any of its names into ``dest`` (default: the user cache), checksums verified.
+
+    Args:
+        name: a name from :func:`list_datasets` or an alias (``fmnist``, ``cifar-10``); sets that share files
+            (``cifar100``, ``cifar100-coarse``) share one download.
+        dest: target folder, created if needed.
+        force: fetch again even when a verified copy is there.
+        progress: called as ``progress(file_name, bytes_done, bytes_total_or_None)``.
+        mirror: base URL replacing the canonical ones (default ``$VISIONBENCH_MIRROR``).
+        timeout: seconds before a stalled connection fails.
+
+    Returns:
+        The folder holding the files.
+
+    Raises:
+        ConfigError: unknown or not downloadable name (digits, imagefolder trees).
+        DataError: network failure or checksum mismatch (see :mod:`visionbench.data.download`).
+    """
+    from visionbench.data import download as _download  # urllib and friends: only when asked to download
+
+    try:
+        key = "" if name.startswith("imagefolder:") else SPECS[canonical_name(name)].download_name
+    except ConfigError:
+        key = ""  # not a catalogue name: the download module names what can be downloaded, with close names
+    return _download.download_dataset(
+        key or name, dest, force=force, progress=progress, mirror=mirror, timeout=timeout
+    )
+
+
 def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStatus:
     """Where a dataset is and its facts, without loading it (IDX sizes are read from the file headers)."""
     key = canonical_name(name)
     if key.startswith("imagefolder:"):
-        from visionbench.data.imagefolder import imagefolder_status
-
         return imagefolder_status(key[len("imagefolder:") :], data_dir=data_dir)
     spec = SPECS[key]
     if spec.family == "digits":

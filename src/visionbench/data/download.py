@@ -140,7 +140,7 @@ _NET_FIX = "check the network, set $VISIONBENCH_MIRROR to a mirror, or copy the 
 
 
 def download_dataset(
-    name: str,
+    key: str,
     dest: str | Path | None = None,
     *,
     force: bool = False,
@@ -148,10 +148,13 @@ def download_dataset(
     mirror: str | None = None,
     timeout: float = 60.0,
 ) -> Path:
-    """Download a dataset's files into ``dest`` (default: the user cache, ``<cache>/datasets/<name>``).
+    """Download one entry of :data:`RESOURCES` into ``dest`` (default: the user cache, ``<cache>/datasets/<key>``).
+
+    This module knows files and URLs, not dataset names: :func:`visionbench.data.download_dataset` takes any
+    catalogue name or alias (``fmnist``, ``cifar100-coarse``) and passes its key here.
 
     Args:
-        name: one of :func:`downloadable`.
+        key: one of :func:`downloadable` (case is ignored).
         dest: target folder, created if needed.
         force: fetch again even when a verified copy is there.
         progress: called as ``progress(file_name, bytes_done, bytes_total_or_None)``.
@@ -162,18 +165,13 @@ def download_dataset(
         The folder holding the files.
 
     Raises:
-        ConfigError: unknown name.
+        ConfigError: unknown key.
         DataError: network failure or checksum mismatch (the partial file is then removed).
     """
-    from visionbench.data._catalog import SPECS, canonical_name
-
-    try:
-        key = SPECS[canonical_name(name)].download_name if not name.startswith("imagefolder:") else ""
-    except ConfigError:
-        key = name.lower()
+    name, key = key, key.strip().lower()
     if key not in RESOURCES:
         raise ConfigError(
-            f"cannot download {name!r}{suggest(name.lower(), RESOURCES)}; downloadable: {', '.join(RESOURCES)} "
+            f"cannot download {name!r}{suggest(key, RESOURCES)}; downloadable: {', '.join(RESOURCES)} "
             "(digits is bundled with scikit-learn, imagefolder trees are your own)"
         )
     folder = Path(dest).expanduser() if dest is not None else cache_root() / key

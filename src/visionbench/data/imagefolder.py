@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from visionbench.data._base import Dataset, Split
+from visionbench.data._base import Dataset, DatasetStatus, Split
 from visionbench.data._io import one_line
 from visionbench.data.splits import stratified_indices
 from visionbench.errors import ConfigError, DataError
@@ -197,10 +197,8 @@ def load_imagefolder(
     return Dataset(f"imagefolder:{root}", train, test, classes, source=str(root), info=info)
 
 
-def imagefolder_status(path: str, data_dir: str | Path | None = None) -> Any:
-    """``DatasetStatus`` of a tree from a directory listing only (nothing decoded)."""
-    from visionbench.data._catalog import DatasetStatus
-
+def imagefolder_status(path: str, data_dir: str | Path | None = None) -> DatasetStatus:
+    """The status of a tree from a directory listing only (nothing decoded)."""
     how = f"imagefolder:PATH with {_FIX}"
     try:
         root = _resolve(path, data_dir)
