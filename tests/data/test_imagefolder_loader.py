@@ -92,3 +92,23 @@ def test_empty_imagefolder_name() -> None:
 
     with pytest.raises(ConfigError, match="needs a folder"):
         load_dataset("imagefolder:")
+
+
+def test_train_tree_without_test_tree_is_refused_in_one_line(tmp_path: Path) -> None:
+    # Read flat, train/ would be a single class named "train": the loader says which layouts it reads instead.
+    _tree(tmp_path / "set" / "train", per_class=3)
+    with pytest.raises(DataError) as exc:
+        load_dataset(f"imagefolder:{tmp_path / 'set'}", img_size=4)
+    msg = str(exc.value)
+    assert "\n" not in msg and str(tmp_path / "set") in msg
+    assert "no test/ or val/" in msg and "give both train/ and test/" in msg and "flat tree" in msg
+    assert not dataset_status(f"imagefolder:{tmp_path / 'set'}").found
+
+
+def test_flat_tree_of_class_folders_still_loads(tmp_path: Path) -> None:
+    # The documented flat layout, with a class that happens to be called "train" (images directly inside).
+    _tree(tmp_path / "vehicles", per_class=5, classes=("bus", "car", "train"))
+    ds = load_dataset(f"imagefolder:{tmp_path / 'vehicles'}", img_size=4)
+    assert ds.classes == ["bus", "car", "train"]
+    assert (len(ds.train), len(ds.test)) == (12, 3) and np.bincount(ds.test.labels).tolist() == [1, 1, 1]
+    assert ds.info["test_split"] == "stratified 0.2 seed 0"

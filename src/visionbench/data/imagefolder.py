@@ -1,7 +1,8 @@
 """``imagefolder:PATH``: one sub-folder per class, decoded with Pillow, in memory or streamed from disk.
 
 Layout: ``PATH/<class>/<image>``, or ``PATH/train/<class>/...`` with ``PATH/test/`` (or ``PATH/val/``) as the test
-split. Without a test tree, a stratified fifth of each class (seed 0) is the test split. Classes are the sorted
+split. A flat tree gets a stratified fifth of each class (seed 0) as its test split; a ``train/`` of class folders
+without ``test/`` or ``val/`` is refused (read flat, it would be one class named "train"). Classes are the sorted
 sub-folder names. Each image is centre-cropped to a square and resized to ``img_size`` (bilinear); the set is grey
 ("L", 1 channel) when every sampled image is grey, else RGB. When N * C * H * W bytes exceed the memory budget
 (2 GiB, ``$VISIONBENCH_MEMORY_BUDGET`` or ``memory_budget``) the images stay on disk in a :class:`LazyImages` whose
@@ -132,6 +133,13 @@ def _layout(root: Path) -> tuple[list[str], list[Path], np.ndarray, list[Path], 
         if not te_p:
             raise DataError(f"{test_dir}: no test images; {_FIX}")
         return classes, tr_p, tr_y, te_p, te_y, test_dir.name + "/"
+    if (root / "train").is_dir() and any(d.is_dir() for d in (root / "train").iterdir()):
+        # A split folder without its test split: read flat, train/ would become a single class named "train".
+        raise DataError(
+            f"{root}: has train/ (with class sub-folders) but no test/ or val/ beside it; give both train/ and "
+            f"test/ (or val/), or a flat tree {root}/<class>/<images> (a stratified fifth of each class is then the "
+            "test split)"
+        )
     classes, paths, labels = _scan(root)
     try:
         tr_i, te_i = stratified_indices(labels, TEST_FRACTION, SPLIT_SEED)
