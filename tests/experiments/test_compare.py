@@ -62,3 +62,72 @@ def test_compare_existing_runs_from_the_cli(tmp_path, monkeypatch, capsys):
     # A second report never overwrites the first.
     result = compare_runs([tmp_path / "runs"], output_dir=str(tmp_path / "cmp"))
     assert result.out_dir != target
+
+
+def test_each_run_is_isolated_and_a_failing_run_does_not_stop_the_others(tmp_path):
+    # img_size 4 is too small for resnet20 (it needs 8): that run fails inside its worker; the linear model trains.
+    cc = CompareConfig(dataset="digits", models=["resnet20", "scratch_linear"], seeds=[0], steps=3,
+                       output_dir=str(tmp_path), train_overrides={**TINY, "img_size": 4})
+    result = run_comparison(cc)
+    status = {r.run_dir.name.split("-seed")[0]: r.status for r in result.runs}
+    assert status == {"resnet20": "failed", "scratch_linear": "completed"}
+    failed = next(r for r in result.runs if r.status == "failed")
+    assert "img_size" in failed.message and "\n" not in failed.message
+    ok = next(r for r in result.runs if r.status == "completed")
+    assert ok.results["run_memory_mb"] is not None and ok.results["peak_memory_mb"] > 0
+    md = (result.out_dir / "comparison.md").read_text()
+    assert "failed" in md and "img_size" in md
+
+
+def test_a_time_budget_gives_each_model_its_own_steps(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--models", "scratch_linear,mlp_small", "--time-budget", "0.5", "--max-train-samples",
+                 "150", "--quiet", "--threads", "1", "--output-dir", "cmp"]) == 0
+    out = capsys.readouterr().out
+    assert "Steps" in out
+    (target,) = (tmp_path / "cmp").iterdir()
+    with (target / "comparison.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert all(int(float(r["steps_completed"])) >= 1 for r in rows)
+
+
+def _train_runs(tmp_path, *extra_per_run):
+    for i, extra in enumerate(extra_per_run):
+        assert main(["train", "--model", "scratch_linear", "--steps", "3", "--max-train-samples", "150", "--quiet",
+                     "--threads", "1", "--seed", str(i), "--output-dir", "runs", *extra]) == 0
+
+
+def test_compare_refuses_mixed_runs_unless_allowed_and_report_rebuilds_in_place(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _train_runs(tmp_path, ["--lr", "0.01"], ["--lr", "0.02"])
+    capsys.readouterr()
+    assert main(["compare", "runs", "--output-dir", "cmp"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "lr" in err and "--allow-mixed" in err and "\n" not in err
+    assert not (tmp_path / "cmp").exists() or not any((tmp_path / "cmp").iterdir())
+    assert main(["compare", "runs", "--output-dir", "cmp", "--allow-mixed"]) == 0
+    (target,) = (tmp_path / "cmp").iterdir()
+    with (target / "comparison_summary.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 2  # one row per configuration
+    md = (target / "comparison.md").read_text()
+    assert f"visionbench report {target.relative_to(tmp_path)}" in md or "visionbench report" in md
+    before = sorted(p.name for p in (tmp_path / "cmp").iterdir())
+    (target / "comparison.md").unlink()
+    capsys.readouterr()
+    assert main(["report", str(target)]) == 0
+    assert (target / "comparison.md").is_file()
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == before  # rebuilt in place, no new folder
+
+
+def test_the_same_seed_twice_is_counted_once_with_a_warning(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _train_runs(tmp_path, [], [])  # seeds 0 and 1
+    _train_runs(tmp_path, [])  # seed 0 again
+    capsys.readouterr()
+    assert main(["compare", "runs", "--output-dir", "cmp"]) == 0
+    out = capsys.readouterr().out
+    assert "warning" in out.lower()
+    (target,) = (tmp_path / "cmp").iterdir()
+    with (target / "comparison_summary.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["n_seeds"] == "2"

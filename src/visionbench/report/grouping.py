@@ -61,7 +61,9 @@ def check_comparable(runs: Sequence[Run], *, allow_mixed: bool = False) -> dict[
     models = _by_model(runs)
     warnings: list[str] = []
     if not allow_mixed:
-        for model, members in models.items():
+        # A failed run is listed but never averaged, and may have failed before its data was known: not checked.
+        strict = _by_model([r for r in runs if r.status != "failed"])
+        for model, members in strict.items():
             ref = members[0]
             for run in members[1:]:
                 diff = first_difference(prints[str(ref.path)][1], prints[str(run.path)][1])
@@ -71,7 +73,7 @@ def check_comparable(runs: Sequence[Run], *, allow_mixed: bool = False) -> dict[
                         f"{model}: runs differ in {key} ({_show(a)} in {ref.path.name}, {_show(b)} in "
                         f"{run.path.name}); compare runs of one configuration, or {MIXED_FIX}"
                     )
-        firsts = [members[0] for members in models.values()]
+        firsts = [members[0] for members in strict.values()]
         for run in firsts[1:]:
             ref = firsts[0]
             a_facts, b_facts = prints[str(ref.path)][1], prints[str(run.path)][1]
