@@ -172,7 +172,8 @@ class ResNetBase(Classifier):
     num_features: int
 
     def __init__(
-        self, *, in_chans: int, img_size: int, block: str, layers: Sequence[int], widths: Sequence[int], stem: Stem,
+        self, *, in_chans: int, img_size: int, block: Literal["basic", "bottleneck"], layers: Sequence[int],
+        widths: Sequence[int], stem: Stem,
         stem_width: int, shortcut: Shortcut,
     ) -> None:
         super().__init__()
