@@ -173,8 +173,7 @@ class ResNetBase(Classifier):
 
     def __init__(
         self, *, in_chans: int, img_size: int, block: Literal["basic", "bottleneck"], layers: Sequence[int],
-        widths: Sequence[int], stem: Stem,
-        stem_width: int, shortcut: Shortcut,
+        widths: Sequence[int], stem: Stem, stem_width: int, shortcut: Shortcut,
     ) -> None:
         super().__init__()
         check_args(block, layers, widths, shortcut, img_size)
