@@ -1,6 +1,7 @@
 # visionbench: two commands on a fresh machine with Python >= 3.10.
 #   make demo   set everything up, then run the main job (compare the default models on digits)
 #   make test   set everything up, then run the whole test suite
+#   make readme re-run the README's example commands and refresh their output
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -12,7 +13,7 @@ else
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: setup demo test lint bench wheel-check clean-venv
+.PHONY: setup demo test lint bench wheel-check readme clean-venv
 
 setup: $(VENV)/.installed
 
@@ -34,6 +35,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# Re-run the README's marked example commands (<!-- readme-run: ... -->) and write their real output into it.
+readme: setup
+	PATH="$(abspath $(BIN)):$$PATH" MPLBACKEND=Agg $(BIN)/python tools/readme.py README.md
 
 # As a user would, from scratch: build the wheel (from a clean copy of the sources, so no stale build/ leaks into it),
 # install the PyTorch pin and then the wheel with its dependencies into a fresh virtual environment, and run one short

@@ -362,7 +362,7 @@ def _fmt(value: Any) -> str:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from visionbench.data.download import download_dataset
+    from visionbench.data import download_dataset
 
     last = {"file": "", "shown": -1}
 

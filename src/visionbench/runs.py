@@ -28,6 +28,8 @@ from visionbench.errors import RunError
 
 __all__ = [
     "HISTORY_FIELDS",
+    "CHECKPOINT_NAMES",
+    "checkpoint_path",
     "Run",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -39,6 +41,18 @@ __all__ = [
     "is_run_dir",
     "find_runs",
 ]
+
+#: Checkpoint names of a run, in the order a reader prefers them for its weights (best on validation first).
+CHECKPOINT_NAMES = ("best", "last")
+
+
+def checkpoint_path(run_dir: str | os.PathLike[str], name: str, suffix: str = ".pt") -> Path:
+    """``run_dir/checkpoints/<name><suffix>``: ``name`` is ``best`` or ``last``, ``suffix`` the engine's
+    (``.pt`` for PyTorch, ``.npz`` for the NumPy engine)."""
+    if name not in CHECKPOINT_NAMES:
+        raise ValueError(f"checkpoint name must be one of {CHECKPOINT_NAMES}, got {name!r}")
+    return Path(run_dir) / "checkpoints" / f"{name}{suffix}"
+
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "steps"]
 

@@ -71,7 +71,7 @@ def test_adam_matches_torch(decoupled: bool, wd: float) -> None:
 
 def _torch_groups(ps: list[torch.Tensor], lr: float, wd: float) -> list[dict]:
     # _net()'s parameters are [0.weight, 0.bias, 2.weight, 2.bias]; the head (layer 2) at full lr, the backbone at
-    # a tenth, no decay on biases: models/_transfer.param_groups's rule.
+    # a tenth, no decay on biases: train/optim.param_groups's rule.
     return [
         {"params": [ps[0]], "lr": lr * 0.1, "weight_decay": wd},
         {"params": [ps[1]], "lr": lr * 0.1, "weight_decay": 0.0},

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from visionbench.errors import ConfigError, RunError
 from visionbench.models._freeze import apply_freeze
-from visionbench.runs import read_run
+from visionbench.runs import CHECKPOINT_NAMES, checkpoint_path, read_run
 
 __all__ = [
     "IMAGENET_WEIGHTS",
@@ -44,9 +44,8 @@ logger = logging.getLogger(__name__)
 # Registered name -> torchvision weight enum class holding IMAGENET1K_V1.
 IMAGENET_WEIGHTS = {"alexnet": "AlexNet_Weights", "vgg16": "VGG16_Weights", "vgg16_bn": "VGG16_BN_Weights"}
 
-# The checkpoints of a run directory that hold its weights, preferred first. The run-directory layout belongs to
-# visionbench.runs (and train/loop.py writes these files); this is the one copy of the names on the models side.
-RUN_CHECKPOINTS = ("checkpoints/best.pt", "checkpoints/last.pt")
+# The checkpoints of a run directory that hold its weights, preferred first (the layout is visionbench.runs's).
+RUN_CHECKPOINTS = tuple(f"checkpoints/{checkpoint_path('.', n).name}" for n in CHECKPOINT_NAMES)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -90,7 +90,7 @@ def _resolved(cfg: TrainConfig, *names: str) -> tuple[Any, ...]:
 
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     """Parameter groups: the classifier head at full lr, the rest scaled by ``backbone_lr_scale``; no weight decay
-    on biases, normalisation parameters and the model's ``no_weight_decay()`` names (see models/_transfer.py)."""
+    on biases, normalisation parameters and the model's ``no_weight_decay()`` names (see train/optim.py)."""
     from visionbench.train.optim import param_groups
 
     lr, weight_decay = (float(v) for v in _resolved(cfg, "lr", "weight_decay"))
@@ -157,13 +157,9 @@ class TorchBackend(Backend):
         return logits.float().cpu().numpy()
 
     def train_mode(self) -> None:
+        # Frozen BatchNorm layers keep their running statistics: a forward pre-hook set by the freezing
+        # (models/_freeze.py) puts them back in eval mode, whoever calls train().
         self.model.train()
-        # Frozen BatchNorm layers keep their running statistics (see models/_transfer.py).
-        for module in self.model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
-                p.requires_grad for p in module.parameters()
-            ):
-                module.eval()
 
     def eval_mode(self) -> None:
         self.model.eval()

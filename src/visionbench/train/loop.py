@@ -25,7 +25,7 @@ import torch
 from visionbench import costs
 from visionbench.errors import RunError
 from visionbench.metrics import classification_metrics
-from visionbench.runs import Run, new_run_dir, read_run, unique_dir, write_history, write_json
+from visionbench.runs import Run, checkpoint_path, new_run_dir, read_run, unique_dir, write_history, write_json
 from visionbench.train.budget import plan_budget, steps_for_time
 from visionbench.train.config import TrainConfig
 from visionbench.train.progress import EpochProgress
@@ -77,7 +77,7 @@ def _setup_logging(run_dir: Path, quiet: bool) -> logging.Handler:
 
 
 def _checkpoint_path(run_dir: Path, name: str, session: Session) -> Path:
-    return run_dir / "checkpoints" / f"{name}{session.backend.checkpoint_suffix}"
+    return checkpoint_path(run_dir, name, session.backend.checkpoint_suffix)
 
 
 def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Run, TrainConfig]:
