@@ -11,8 +11,9 @@ __all__ = ["EpochProgress"]
 class EpochProgress:
     """Thin wrapper over rich's progress bar, updated a few times per second at most."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, console: Any = None) -> None:
         self.enabled = enabled
+        self.console = console
         self._progress: Any = None
         self._task: Any = None
 
@@ -23,13 +24,16 @@ class EpochProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         if self._progress is None:
+            console = self.console or Console(file=sys.stderr)
+            # Below 100 columns the bar goes: the numbers must fit whole (an 80-column terminal cut them to "2…").
+            bar = [BarColumn(bar_width=20)] if console.width >= 100 else []
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
-                BarColumn(),
+                *bar,
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[stats]}"),
-                TimeRemainingColumn(),
-                console=Console(file=sys.stderr),
+                TimeRemainingColumn(compact=True),
+                console=console,
                 refresh_per_second=4,
             )
             self._progress.start()
@@ -42,11 +46,10 @@ class EpochProgress:
 
     def finish(self, row: dict[str, Any]) -> None:
         if self._progress is not None:
-            val_loss = row["val_loss"] if row["val_loss"] is not None else float("nan")
             self._progress.update(
                 self._task,
-                stats=(f"loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val loss {val_loss:.4f} "
-                       f"acc {row['val_acc']:.2%} | {row['seconds']:.1f}s"),
+                stats=(f"loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val {row['val_acc']:.2%} | "
+                       f"{row['seconds']:.1f}s"),
             )
 
     def close(self) -> None:
