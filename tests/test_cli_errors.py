@@ -163,7 +163,7 @@ def _env() -> dict[str, str]:
 
 def test_ctrl_c_in_the_first_epoch_then_resume_finishes_the_run(tmp_path):
     # batch 1 makes the first epoch long (1,212 steps), so SIGINT lands inside it.
-    cmd = [sys.executable, "-m", "visionbench", "train", "--model", "scratch_linear", "--dataset", "digits",
+    cmd = [sys.executable, "-m", "visionbench", "train", "--model", "scratch_mlp", "--dataset", "digits",
            "--batch-size", "1", "--steps", "1400", "--threads", "1", "--quiet", "--output-dir", str(tmp_path / "runs")]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -176,6 +176,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
              cfg.model, session.dataset.name, n_train, len(session.val), total_steps, n_epochs, budget.source,
              start_epoch)
     status, message = "completed", ""
+    last_save, saved_epoch = time.monotonic(), start_epoch - 1
     progress = EpochProgress(enabled=not cfg.quiet)
     epoch = start_epoch
     try:
@@ -220,18 +221,25 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                 best = {"val_acc": row["val_acc"], "epoch": epoch}
                 best_weights = backend.weights()
                 backend.save(best_path, {"epoch": epoch, "best": best, "history": history})
-            write_history(run_dir / "history.csv", history)
-            backend.save(_checkpoint_path(run_dir, "last", session),
-                         {"epoch": epoch, "best": best, "history": history})
+            now = time.monotonic()
+            # Checkpoint at most every CHECKPOINT_EVERY_SECONDS (and after the last epoch): a tiny dataset runs
+            # thousands of sub-second epochs, whose checkpoints would cost more than the training. Resume stays
+            # exact: it replays from the last checkpointed epoch with the same per-epoch seeds.
+            if epoch == n_epochs or now - last_save >= CHECKPOINT_EVERY_SECONDS:
+                write_history(run_dir / "history.csv", history)
+                backend.save(_checkpoint_path(run_dir, "last", session),
+                             {"epoch": epoch, "best": best, "history": history})
+                last_save, saved_epoch = now, epoch
     except _Diverged:
         log.error(message)
     except KeyboardInterrupt:
         status = "interrupted"
-        kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "the initial checkpoint is kept"
+        kept = f"the checkpoint of epoch {saved_epoch} is kept" if saved_epoch else "the initial checkpoint is kept"
         message = f"interrupted during epoch {epoch}; {kept}; resume with: {resume_cmd}"
         log.warning(message)
     finally:
         progress.close()
+        write_history(run_dir / "history.csv", history)  # every finished epoch, checkpointed or not
 
     results = _final_results(session, run_dir, status, history, best, best_weights, train_seconds, baseline_mb)
     write_json(run_dir / "results.json", results)
@@ -242,10 +250,13 @@ class _Diverged(Exception):
     pass
 
 
+#: Seconds between two checkpoints of the last epoch (the final epoch is always checkpointed).
+CHECKPOINT_EVERY_SECONDS = 10.0
 #: The time-budget probe: untimed warm-up steps, then timed steps until either bound is reached.
-PROBE_WARMUP_STEPS = 2
-PROBE_MAX_STEPS = 20
-PROBE_MAX_SECONDS = 3.0
+PROBE_WARMUP_STEPS = 3
+PROBE_MIN_STEPS = 5
+PROBE_MAX_STEPS = 2000
+PROBE_MAX_SECONDS = 3.0  # or a tenth of the budget, whichever is less
 
 
 def plan_time_budget(session: Session) -> Session:
@@ -265,6 +276,7 @@ def plan_time_budget(session: Session) -> Session:
     gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, 0, 4))
     n_train = len(session.train)
     timed, seconds, step = 0, 0.0, 0
+    enough = min(PROBE_MAX_SECONDS, 0.1 * cfg.time_budget)
     while step < PROBE_WARMUP_STEPS + PROBE_MAX_STEPS:
         idx = np.sort(rng.choice(n_train, size=min(cfg.batch_size, n_train), replace=False))
         t0 = time.perf_counter()
@@ -273,7 +285,7 @@ def plan_time_budget(session: Session) -> Session:
         if step >= PROBE_WARMUP_STEPS:
             seconds += time.perf_counter() - t0
             timed += 1
-            if seconds >= PROBE_MAX_SECONDS:
+            if seconds >= enough and timed >= PROBE_MIN_STEPS:
                 break
         step += 1
     del probe_backend
