@@ -218,6 +218,7 @@ def build_comparison_report(
     if warnings:
         md += [f"> **Warning:** {_cell(w)}" + ("  " if i < len(warnings) - 1 else "") for i, w in enumerate(warnings)]
         md.append("")
+    md += [f"> Note: {_cell(n)}" for n in check.get("notes", [])] + ([""] if check.get("notes") else [])
     md += [to_markdown(summary)]
     md += paired_markdown(summary)
     md += ["## Plots", ""]

@@ -60,6 +60,7 @@ def check_comparable(runs: Sequence[Run], *, allow_mixed: bool = False) -> dict[
     prints = {str(r.path): fingerprint(r) for r in runs}
     models = _by_model(runs)
     warnings: list[str] = []
+    notes: list[str] = []
     if not allow_mixed:
         # A failed run is listed but never averaged, and may have failed before its data was known: not checked.
         strict = _by_model([r for r in runs if r.status != "failed"])
@@ -90,8 +91,9 @@ def check_comparable(runs: Sequence[Run], *, allow_mixed: bool = False) -> dict[
     sizes = {m: sorted({prints[str(r.path)][1].get("img_size") for r in members}, key=str) for m, members in
              models.items()}
     if len({json.dumps(v, default=str) for v in sizes.values()}) > 1:
-        # Not an error: the pipeline resizes images up to a model's minimum input side (a ViT on 8x8 digits).
-        warnings.append(
+        # Not an error, nor a warning: the pipeline resizes images up to a model's minimum input side (a ViT on 8x8
+        # digits), the normal case of the main job. A note in comparison.md says it.
+        notes.append(
             "models see different input sizes (img_size): "
             + ", ".join(f"{m} {'/'.join(str(s) for s in v)}" for m, v in sizes.items())
             + "; the images are the same, resized to each model's input side"
@@ -112,6 +114,7 @@ def check_comparable(runs: Sequence[Run], *, allow_mixed: bool = False) -> dict[
         "facts": {fp: facts for fp, facts in prints.values()},
         "labels": labels,
         "warnings": warnings,
+        "notes": notes,
     }
 
 
