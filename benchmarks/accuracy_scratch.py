@@ -20,6 +20,7 @@ import numpy as np
 from visionbench import scratch
 from visionbench.data import load_dataset
 from visionbench.models import create_model, get_entry
+from visionbench.train.budget import plan_budget
 
 
 def _layout(x: np.ndarray, layout: str) -> np.ndarray:
@@ -56,11 +57,14 @@ def main() -> None:
 
     ds = load_dataset(args.dataset)
     recipe = get_entry(args.model).recipe.for_dataset(ds.name, ds.img_size)
-    epochs = args.epochs or recipe.epochs
     lr = args.lr or recipe.lr
     bs = args.batch_size or recipe.batch_size
     rng = np.random.default_rng(args.seed)
     n = len(ds.train.labels)
+    # The recipe's budget in steps (see visionbench/train/budget.py), as whole epochs for this loop.
+    planned = plan_budget(n - n // 10, bs, recipe_steps=recipe.steps, min_epochs=recipe.min_epochs,
+                          max_epochs=recipe.max_epochs, warmup_steps=0)
+    epochs = args.epochs or planned.epochs
     order = rng.permutation(n)
     n_val = n // 10
     val_idx, tr_idx = order[:n_val], order[n_val:]
