@@ -131,3 +131,25 @@ def test_the_same_seed_twice_is_counted_once_with_a_warning(tmp_path, capsys, mo
     with (target / "comparison_summary.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert row["n_seeds"] == "2"
+
+
+def test_compare_on_an_imagefolder_tree_names_its_folder_safely(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("test", 4)):
+        for label, shade in (("dark", 40), ("light", 210)):
+            folder = tmp_path / "my data" / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(shade + rng.normal(0, 10, (8, 8)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels, mode="L").save(folder / f"{i}.png")
+    cc = CompareConfig(dataset=f"imagefolder:{tmp_path / 'my data'}", models=["scratch_linear"], seeds=[0], steps=3,
+                       output_dir=str(tmp_path / "cmp"), isolate=False,
+                       train_overrides={"quiet": True, "threads": 1, "img_size": 8})
+    result = run_comparison(cc)
+    assert result.out_dir.parent == tmp_path / "cmp"
+    assert result.out_dir.name.endswith("imagefolder-my_data")
+    assert (result.out_dir / "comparison.md").is_file()
