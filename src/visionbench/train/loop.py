@@ -120,7 +120,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
     if run_dir is None:
         run_dir = (unique_dir(cfg.output_dir, cfg.run_name) if cfg.run_name
                    else new_run_dir(cfg.output_dir, cfg.model, session.dataset.name))
-        (run_dir / "checkpoints").mkdir()
+        checkpoint_path(run_dir, "last").parent.mkdir()
         config_out = cfg.to_dict()
         budget = session.budget
         assert budget is not None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+
+from visionbench.recipe import Schedule
 
 __all__ = ["lr_at"]
 
@@ -12,7 +13,7 @@ def lr_at(
     step: int,
     total_steps: int,
     base_lr: float,
-    schedule: Literal["constant", "step", "cosine", "onecycle"],
+    schedule: Schedule,
     warmup_steps: int = 0,
 ) -> float:
     """Learning rate for optimizer step ``step`` (0-based) of ``total_steps``.
