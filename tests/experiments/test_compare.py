@@ -81,14 +81,17 @@ def test_each_run_is_isolated_and_a_failing_run_does_not_stop_the_others(tmp_pat
 
 def test_a_time_budget_gives_each_model_its_own_steps(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # Two seeds: their step counts differ (each is planned from its own probe), yet they average as one model.
     assert main(["compare", "--models", "scratch_linear,mlp_small", "--time-budget", "0.5", "--max-train-samples",
-                 "150", "--quiet", "--threads", "1", "--output-dir", "cmp"]) == 0
+                 "150", "--quiet", "--threads", "1", "--seeds", "0,1", "--output-dir", "cmp"]) == 0
     out = capsys.readouterr().out
     assert "Steps" in out
     (target,) = (tmp_path / "cmp").iterdir()
     with (target / "comparison.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert all(int(float(r["steps_completed"])) >= 1 for r in rows)
+    assert len(rows) == 4 and all(int(float(r["steps_completed"])) >= 1 for r in rows)
+    with (target / "comparison_summary.csv").open() as f:
+        assert {r["model"]: r["n_seeds"] for r in csv.DictReader(f)} == {"scratch_linear": "2", "mlp_small": "2"}
 
 
 def _train_runs(tmp_path, *extra_per_run):

@@ -76,11 +76,14 @@ def _lookup(config: Mapping[str, Any], key: str) -> Any:
 def config_facts(config: Mapping[str, Any]) -> dict[str, Any]:
     """The facts of :data:`FINGERPRINT_KEYS` read from a run's config (``None`` where a key is missing).
 
-    With a ``time_budget`` the step and epoch counts are left out: each run then stops at its own step.
+    With a ``time_budget`` the step and epoch counts are left out: each run then stops at its own step. So is the
+    warm-up unless the run was given one: the recipe's is capped at a fifth of the run's own steps.
     """
     facts = {key: _lookup(config, key) for key in FINGERPRINT_KEYS}
     if facts["time_budget"] is not None:
         del facts["steps"], facts["epochs"]
+        if (config.get("budget") or {}).get("source") == "time":
+            del facts["warmup_steps"]
     return facts
 
 
