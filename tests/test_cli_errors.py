@@ -190,3 +190,29 @@ def test_resume_of_a_run_with_no_checkpoint_says_there_is_nothing_to_resume(caps
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"model": "cnn", "dataset": "digits", "steps": 3}))
     _fails_cleanly(capsys, tmp_path, ["train", "--resume", str(run)], "nothing to resume")
+
+
+def test_ctrl_c_during_a_comparison_then_resume_finishes_it(tmp_path):
+    # Ctrl-C reaches the whole foreground process group: the comparison and its worker process.
+    cmd = [sys.executable, "-m", "visionbench", "compare", "--models", "scratch_mlp", "--steps", "6000", "--quiet",
+           "--threads", "1", "--output-dir", str(tmp_path / "cmp")]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "cmp").glob("*/runs/*/checkpoints/last.npz")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "resume with: visionbench compare --resume" in err
+    (comparison,) = (tmp_path / "cmp").iterdir()
+    (run_dir,) = (comparison / "runs").iterdir()
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+    done = subprocess.run([sys.executable, "-m", "visionbench", "compare", "--resume", str(comparison), "--quiet"],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (comparison / "runs").iterdir()] == [run_dir.name]  # resumed, not retrained
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "completed" and results["steps_completed"] == 6000
+    assert (comparison / "comparison.md").is_file()
