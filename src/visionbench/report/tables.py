@@ -88,6 +88,8 @@ TABLE_COLUMNS: list[tuple[str, str, float, int | None]] = [
 
 # Columns that depend on the model only: the table shows their mean without "± 0".
 FIXED_BY_MODEL = {"params_total", "params_trainable", "flops_per_image"}
+# Columns a step or epoch budget fixes (a time budget does not): "± 0" says nothing there either.
+FIXED_BY_BUDGET = {"steps_completed", "epochs_completed"}
 
 
 def resolve_run_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -278,7 +280,9 @@ def format_cell(mean: float | None, std: float | None, scale: float = 1.0, decim
 
 def cell(agg: dict[str, Any], key: str, scale: float = 1.0, decimals: int | None = 2) -> str:
     """The table cell of summary metric ``key``; columns fixed by the architecture get no "± 0"."""
-    std = None if key in FIXED_BY_MODEL else agg[f"{key}_std"]
+    std = agg[f"{key}_std"]
+    if key in FIXED_BY_MODEL or (key in FIXED_BY_BUDGET and not std):
+        std = None
     return format_cell(agg[f"{key}_mean"], std, scale, decimals)
 
 
