@@ -207,7 +207,10 @@ def learning_curves_figure(
             (line,) = ax.plot(x, mean * scale, style, color=color, marker=marker, markevery=every, ms=3.5, lw=1.5)
             line.set_gid(model)
             if len(done) > 1:
-                band = ax.fill_between(x, (mean - std) * scale, (mean + std) * scale, color=color, alpha=0.2, lw=0)
+                low = mean - std
+                if column != "val_acc":  # a log axis: a band reaching 0 or below would leave holes, so shrink it
+                    low = np.where(low > 0, low, mean * mean / (mean + std))  # the geometric mirror of mean + std
+                band = ax.fill_between(x, low * scale, (mean + std) * scale, color=color, alpha=0.2, lw=0)
                 band.set_gid(model)
             epochs_seen += list(x)
             (acc_seen if column == "val_acc" else loss_seen).extend(mean * scale)
