@@ -216,3 +216,11 @@ def test_ctrl_c_during_a_comparison_then_resume_finishes_it(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "completed" and results["steps_completed"] == 6000
     assert (comparison / "comparison.md").is_file()
+
+
+def test_compare_help_names_its_own_output_folder(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "parent folder of the comparison directory (default: comparisons)" in out
+    assert "(default: runs)" not in out

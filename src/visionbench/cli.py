@@ -147,6 +147,10 @@ def _add_training_flags(p: argparse.ArgumentParser, *, full: bool) -> None:
             continue
         if group not in groups:
             groups[group] = p.add_argument_group(group)
+        if not full and name == "output_dir":  # compare writes a comparison directory, not a run directory
+            groups[group].add_argument("--output-dir", metavar="PATH",
+                                       help="parent folder of the comparison directory (default: comparisons)")
+            continue
         _add_field_flag(groups[group], name, help_)
     if not full:
         return
