@@ -24,7 +24,7 @@ def check_against_torch(
     layer.zero_grad()
     y = layer.forward(x)
     xt = torch.tensor(x, requires_grad=True)
-    pts = [torch.tensor(layer._parameters[n].copy(), requires_grad=True) for n in param_names]
+    pts = [torch.tensor(layer._params[n].copy(), requires_grad=True) for n in param_names]
     yt = torch_fn(xt, *pts)
     assert y.shape == tuple(yt.shape), (y.shape, tuple(yt.shape))
     assert np.abs(y - yt.detach().numpy()).max() < TOL
@@ -34,7 +34,7 @@ def check_against_torch(
     dx = layer.backward_delta(x, delta)
     assert np.abs(dx - xt.grad.numpy()).max() < TOL
     for n, pt in zip(param_names, pts):
-        assert np.abs(layer._gradient[n] - pt.grad.numpy()).max() < TOL, n
+        assert np.abs(layer._grads[n] - pt.grad.numpy()).max() < TOL, n
 
 
 def check_finite_differences(layer: Module, x: np.ndarray, seed: int = 0, h: float = 1e-6, tol: float = 1e-6) -> None:

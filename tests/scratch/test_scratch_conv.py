@@ -34,7 +34,7 @@ def test_conv2d(case: tuple[int, ...], bias: bool) -> None:
     b, h, w, ci, co, k, s, p = case
     conv = Conv2D(k, ci, co, stride=s, padding=p, bias=bias, rng=np.random.default_rng(2), dtype=F64)
     if bias:
-        conv._parameters["bias"][:] = _x(co, seed=3)
+        conv._params["bias"][:] = _x(co, seed=3)
 
     def ref(x, wt, bt=None):
         # NHWC <-> NCHW and (kh, kw, Cin, Cout) -> (Cout, Cin, kh, kw)
@@ -55,9 +55,9 @@ CONV1D_CASES = [(2, 10, 1, 5, 3, 2, 0), (3, 12, 2, 3, 3, 1, 0), (1, 9, 3, 2, 4, 
 def test_conv1d(case: tuple[int, ...], bias: bool) -> None:
     b, n, ci, co, k, s, p = case
     conv = Conv1D(k, ci, co, s, padding=p, bias=bias, rng=np.random.default_rng(2), dtype=F64)
-    assert conv._parameters["weight"].shape == (k, ci, co)
+    assert conv._params["weight"].shape == (k, ci, co)
     if bias:
-        conv._parameters["bias"][:] = _x(co, seed=3)
+        conv._params["bias"][:] = _x(co, seed=3)
 
     def ref(x, wt, bt=None):
         # (B, L, C) <-> (B, C, L) and (k, Cin, Cout) -> (Cout, Cin, k)
@@ -107,7 +107,7 @@ def test_conv2d_float32_stays_float32() -> None:
     x = _x(2, 5, 5, 2).astype(np.float32)
     y = conv.forward(x)
     assert y.dtype == np.float32 and conv.backward(np.ones_like(y)).dtype == np.float32
-    assert conv._gradient["weight"].dtype == np.float32
+    assert conv._grads["weight"].dtype == np.float32
 
 
 def test_eval_forward_in_chunks_equals_train_forward(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,9 +123,9 @@ def test_eval_forward_in_chunks_equals_train_forward(monkeypatch: pytest.MonkeyP
     d = _x(*y_eval.shape, seed=4)
     conv.zero_grad()
     conv.backward(d)  # recomputes the columns it did not keep
-    g_eval = conv._gradient["weight"].copy()
+    g_eval = conv._grads["weight"].copy()
     conv.train()
     conv.zero_grad()
     conv.forward(x)
     conv.backward(d)
-    assert np.allclose(conv._gradient["weight"], g_eval, atol=1e-10, rtol=0)
+    assert np.allclose(conv._grads["weight"], g_eval, atol=1e-10, rtol=0)

@@ -22,7 +22,7 @@ def test_shape_table() -> None:
     assert pool.backward_delta(h1, d).shape == (20, 4, 5)
     assert conv.backward_delta(x, np.ones_like(h1)).shape == (20, 10, 1)
     conv.backward_update_gradient(x, np.ones_like(h1))
-    assert conv._gradient["weight"].shape == (3, 1, 5)
+    assert conv._grads["weight"].shape == (3, 1, 5)
 
 
 def test_reference_net_has_4064_inputs() -> None:

@@ -34,7 +34,7 @@ def test_linear(shape: tuple[int, int, int], bias: bool) -> None:
     n, i, o = shape
     lin = Linear(i, o, bias=bias, rng=np.random.default_rng(3), dtype=F64)
     if bias:
-        lin._parameters["bias"][:] = _x(o, seed=4)
+        lin._params["bias"][:] = _x(o, seed=4)
         check_against_torch(lin, _x(n, i), lambda x, w, b: x @ w + b, ("weight", "bias"))
     else:
         check_against_torch(lin, _x(n, i), lambda x, w: x @ w, ("weight",))
@@ -72,8 +72,8 @@ def test_batchnorm_train(shape: tuple[int, ...], affine: bool) -> None:
     c = shape[-1]
     bn = BatchNorm(c, affine=affine, dtype=F64)
     if affine:
-        bn._parameters["weight"][:] = _x(c, seed=5)
-        bn._parameters["bias"][:] = _x(c, seed=6)
+        bn._params["weight"][:] = _x(c, seed=5)
+        bn._params["bias"][:] = _x(c, seed=6)
     x = _x(*shape)
 
     def ref(xt, *wb):
@@ -95,7 +95,7 @@ def test_batchnorm_running_stats_and_eval() -> None:
     assert np.abs(bn._buffers["running_mean"] - rm.numpy()).max() < 1e-12
     assert np.abs(bn._buffers["running_var"] - rv.numpy()).max() < 1e-12
     bn.eval()
-    bn._parameters["weight"][:] = _x(3, seed=7)
+    bn._params["weight"][:] = _x(3, seed=7)
     x = _x(5, 3, seed=9)
     check_against_torch(bn, x, lambda xt, w, b: F.batch_norm(xt, rm, rv, w, b, training=False), ("weight", "bias"))
     check_finite_differences(bn, x)

@@ -28,14 +28,14 @@ def test_accumulation_zero_grad_and_update() -> None:
     lin = Linear(4, 3, dtype=F64)
     x, d = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
     lin.backward_update_gradient(x, d)
-    once = lin._gradient["weight"].copy()
+    once = lin._grads["weight"].copy()
     lin.backward_update_gradient(x, d)
-    assert np.allclose(lin._gradient["weight"], 2 * once)
+    assert np.allclose(lin._grads["weight"], 2 * once)
     w = lin.W.copy()
     lin.update_parameters(0.1)
     assert np.allclose(lin.W, w - 0.1 * 2 * once)
     lin.zero_grad()
-    assert not lin._gradient["weight"].any() and not lin._gradient["bias"].any()
+    assert not lin._grads["weight"].any() and not lin._grads["bias"].any()
 
 
 def _convnet() -> Sequential:
@@ -99,7 +99,7 @@ def test_named_parameters_are_live_and_ordered() -> None:
     names = [n for n, _, _ in net.named_parameters()]
     assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"]
     _, p, g = net.named_parameters()[0]
-    assert p is net[0].W and g is net[0]._gradient["weight"]
+    assert p is net[0].W and g is net[0]._grads["weight"]
 
 
 def test_state_dict_round_trip_and_errors() -> None:

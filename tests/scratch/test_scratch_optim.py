@@ -161,11 +161,11 @@ def test_optim_step_lowers_loss_and_averages_gradients() -> None:
     net.zero_grad()
     net.forward(x)
     net.backward(CELogSoftmax().backward(y, net.forward(x)) / 16)
-    mean_grad = net[0]._gradient["weight"].copy()
+    mean_grad = net[0]._grads["weight"].copy()
     net.zero_grad()
     opt_no_update = Optim(net, CELogSoftmax(), eps=0.0)
     opt_no_update.step(x, y)
-    assert np.allclose(net[0]._gradient["weight"], mean_grad)
+    assert np.allclose(net[0]._grads["weight"], mean_grad)
 
 
 def test_sgd_function_visits_every_sample_once_per_epoch() -> None:

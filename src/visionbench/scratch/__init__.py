@@ -12,7 +12,7 @@ from visionbench.scratch.conv import Conv1D, Conv2D
 from visionbench.scratch.init import init_weight
 from visionbench.scratch.linear import Linear
 from visionbench.scratch.loop import SGD, Optim
-from visionbench.scratch.losses import BCELoss, CELogSoftmax, CELoss, Loss, MSELoss, one_hot
+from visionbench.scratch.losses import BCE, BCELoss, CELogSoftmax, CELoss, Loss, MSELoss, one_hot
 from visionbench.scratch.module import Module, Sequential
 from visionbench.scratch.norm import BatchNorm, BatchNorm1D, BatchNorm2D, Dropout
 from visionbench.scratch.optim import AdamOptimizer, Optimizer, SGDOptimizer, param_options
@@ -32,5 +32,5 @@ __all__ = [
     "BatchNorm", "BatchNorm1D", "BatchNorm2D", "Dropout", "AutoEncoder", "TiedLinear",
     "Loss", "MSELoss", "BCELoss", "CELoss", "CELogSoftmax", "one_hot",
     "Optimizer", "SGDOptimizer", "AdamOptimizer", "param_options", "Optim", "SGD", "init_weight",
-    "Sequentiel", "Sigmoide", "Tanh", "MSE", "CrossEntropy",
+    "Sequentiel", "Sigmoide", "Tanh", "MSE", "BCE", "CrossEntropy",
 ]  # fmt: skip

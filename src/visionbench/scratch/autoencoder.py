@@ -31,20 +31,20 @@ class TiedLinear(Module):
         super().__init__()
         self.source, self.has_bias = source, bias
         if bias:
-            self._parameters["bias"] = np.zeros(source.input, dtype=source.W.dtype)
-            self._gradient["bias"] = np.zeros_like(self._parameters["bias"])
+            self._params["bias"] = np.zeros(source.input, dtype=source.W.dtype)
+            self._grads["bias"] = np.zeros_like(self._params["bias"])
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         self._input = X
         out = X @ self.source.W.T
         if self.has_bias:
-            out += self._parameters["bias"]
+            out += self._params["bias"]
         return out
 
     def backward_update_gradient(self, input: np.ndarray, delta: np.ndarray) -> None:
-        self.source._gradient["weight"] += delta.T @ input  # (source.input, source.output)
+        self.source._grads["weight"] += delta.T @ input  # (source.input, source.output)
         if self.has_bias:
-            self._gradient["bias"] += delta.sum(axis=0)
+            self._grads["bias"] += delta.sum(axis=0)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         return delta @ self.source.W

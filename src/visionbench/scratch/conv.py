@@ -42,10 +42,10 @@ class _ConvNd(Module):
         self.stride, self.padding, self.has_bias = stride, padding, bias
         rng = rng if rng is not None else np.random.default_rng(0)
         dt = resolve_dtype(dtype)
-        self._parameters["weight"] = init_weight((*kernel, chan_in, chan_out), init, rng, dt)
+        self._params["weight"] = init_weight((*kernel, chan_in, chan_out), init, rng, dt)
         if bias:
-            self._parameters["bias"] = np.zeros(chan_out, dtype=dt)
-        self._gradient = {k: np.zeros_like(v) for k, v in self._parameters.items()}
+            self._params["bias"] = np.zeros(chan_out, dtype=dt)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
         self._cols: np.ndarray | None = None
 
     # The 2-D view of the problem: kernel (kh, kw), strides (sh, sw), paddings (ph, pw), input (B, H, W, C).
@@ -86,19 +86,19 @@ class _ConvNd(Module):
 
     def _conv4d(self, X4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cols, Ho, Wo = self._columns(X4)
-        w2 = self._parameters["weight"].reshape(-1, self.chan_out)  # (kh*kw*Cin, Cout)
+        w2 = self._params["weight"].reshape(-1, self.chan_out)  # (kh*kw*Cin, Cout)
         out = cols @ w2
         if self.has_bias:
-            out += self._parameters["bias"]
+            out += self._params["bias"]
         return out.reshape(X4.shape[0], Ho, Wo, self.chan_out), cols  # (B, Ho, Wo, Cout)
 
     def backward_update_gradient(self, input: np.ndarray, delta: np.ndarray) -> None:
         cols = self._cols if (input is self._input and self._cols is not None) else self._columns(self._as4d(input))[0]
         d2 = delta.reshape(-1, self.chan_out)  # (B*Ho*Wo, Cout)
-        gw = self._gradient["weight"]
+        gw = self._grads["weight"]
         gw += (cols.T @ d2).reshape(gw.shape)  # (kh, kw, Cin, Cout) in the layer's own layout
         if self.has_bias:
-            self._gradient["bias"] += d2.sum(axis=0)
+            self._grads["bias"] += d2.sum(axis=0)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         kh, kw, sh, sw, ph, pw = self._geom()
@@ -106,7 +106,7 @@ class _ConvNd(Module):
         B, H, W, _ = X4.shape
         d4 = self._as4d(delta)  # (B, Ho, Wo, Cout)
         Ho, Wo = d4.shape[1:3]
-        w2 = self._parameters["weight"].reshape(-1, self.chan_out)  # (kh*kw*Cin, Cout)
+        w2 = self._params["weight"].reshape(-1, self.chan_out)  # (kh*kw*Cin, Cout)
         # One large product (a stack of kh*kw thin ones threads badly), then a strided view per kernel offset.
         dcols = d4.reshape(B * Ho * Wo, self.chan_out) @ w2.T  # (B*Ho*Wo, kh*kw*Cin)
         dwin = dcols.reshape(B, Ho, Wo, kh, kw, self.chan_in).transpose(3, 4, 0, 1, 2, 5)  # (kh, kw, B, Ho, Wo, Cin)

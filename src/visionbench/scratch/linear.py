@@ -37,35 +37,35 @@ class Linear(Module):
         self.input, self.output, self.has_bias = input, output, bias
         rng = rng if rng is not None else np.random.default_rng(0)
         dt = resolve_dtype(dtype)
-        self._parameters["weight"] = init_weight((input, output), init, rng, dt)
+        self._params["weight"] = init_weight((input, output), init, rng, dt)
         if bias:
-            self._parameters["bias"] = np.zeros(output, dtype=dt)
-        self._gradient = {k: np.zeros_like(v) for k, v in self._parameters.items()}
+            self._params["bias"] = np.zeros(output, dtype=dt)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
 
     @property
     def W(self) -> np.ndarray:
         """The weight matrix (input, output)."""
-        return self._parameters["weight"]
+        return self._params["weight"]
 
     @property
     def b(self) -> np.ndarray | None:
         """The bias (output,), or None."""
-        return self._parameters.get("bias")
+        return self._params.get("bias")
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         self._input = X
-        out = X @ self._parameters["weight"]
+        out = X @ self._params["weight"]
         if self.has_bias:
-            out += self._parameters["bias"]
+            out += self._params["bias"]
         return out
 
     def backward_update_gradient(self, input: np.ndarray, delta: np.ndarray) -> None:
-        self._gradient["weight"] += input.T @ delta
+        self._grads["weight"] += input.T @ delta
         if self.has_bias:
-            self._gradient["bias"] += delta.sum(axis=0)
+            self._grads["bias"] += delta.sum(axis=0)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        return delta @ self._parameters["weight"].T
+        return delta @ self._params["weight"].T
 
     def macs(self, in_shape: tuple[int, ...]) -> int:
         return int(np.prod(in_shape[:-1])) * self.input * self.output

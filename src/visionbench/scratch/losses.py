@@ -8,7 +8,7 @@ import numpy as np
 
 from visionbench.scratch.activations import log_softmax, softmax
 
-__all__ = ["Loss", "MSELoss", "BCELoss", "CELoss", "CELogSoftmax", "one_hot"]
+__all__ = ["Loss", "MSELoss", "BCELoss", "BCE", "CELoss", "CELogSoftmax", "one_hot"]
 
 
 def one_hot(y: np.ndarray, num_classes: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
@@ -57,16 +57,27 @@ class BCELoss(Loss):
     def __init__(self, eps: float = 1e-12) -> None:
         self.eps = eps
 
-    def forward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+    def elementwise(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+        """The loss of every output, shape of ``yhat``."""
         y = np.asarray(y).reshape(yhat.shape)
         p = np.clip(yhat, self.eps, 1 - self.eps)
-        loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
-        return loss.reshape(yhat.shape[0], -1).sum(axis=1)  # (N,)
+        return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+    def forward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+        return self.elementwise(y, yhat).reshape(yhat.shape[0], -1).sum(axis=1)  # (N,)
 
     def backward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         y = np.asarray(y).reshape(yhat.shape)
         p = np.clip(yhat, self.eps, 1 - self.eps)
         return (p - y) / (p * (1 - p))
+
+
+class BCE(BCELoss):
+    """The course's ``BCE``: the same clipped binary cross-entropy, but element-wise: ``forward`` returns the loss of
+    every output (the shape of ``yhat``) rather than one value per example; ``backward`` is unchanged."""
+
+    def forward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+        return self.elementwise(y, yhat)
 
 
 class CELoss(Loss):

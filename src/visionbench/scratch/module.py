@@ -1,9 +1,11 @@
 """The course's ``Module`` and ``Sequential``, plus what a training pipeline needs around them.
 
-A module keeps its parameters in ``_parameters`` and their accumulated gradients in ``_gradient`` (two dicts keyed by
-parameter name, same shapes). ``forward`` remembers its input so that ``backward(delta)`` can run the two course
-methods, ``backward_update_gradient`` (adds to ``_gradient``) and ``backward_delta`` (returns d/dinput), without the
-caller passing the input again.
+A module keeps its parameters in ``_params`` and their accumulated gradients in ``_grads`` (two dicts keyed by
+parameter name, same shapes). The course's names are views of them: ``_parameters`` and ``_gradient`` are the arrays
+of the module's one weight tensor (``None`` for a module without one), and ``_bias`` / ``_gradient_bias`` those of its
+bias, as the course's handout and verification script read them. ``forward`` remembers its input so that
+``backward(delta)`` can run the two course methods, ``backward_update_gradient`` (adds to the gradients) and
+``backward_delta`` (returns d/dinput), without the caller passing the input again.
 """
 
 from __future__ import annotations
@@ -22,21 +24,49 @@ class Module:
     """Base class of every layer and network.
 
     Attributes:
-        _parameters: parameter arrays by name (``weight``, ``bias``...), updated in place.
-        _gradient: gradient arrays by name, same shapes, accumulated by ``backward_update_gradient``.
+        _params: parameter arrays by name (``weight``, ``bias``...), updated in place.
+        _grads: gradient arrays by name, same shapes, accumulated by ``backward_update_gradient``.
+        _parameters, _gradient, _bias, _gradient_bias: the course's names (see the module docstring).
         _buffers: non-trained state saved in ``state_dict`` (BatchNorm running statistics).
         _modules: child modules by name, in order.
         training: train mode (Dropout and BatchNorm behave differently in eval mode).
     """
 
     def __init__(self) -> None:
-        self._parameters: dict[str, np.ndarray] = {}
-        self._gradient: dict[str, np.ndarray] = {}
+        self._params: dict[str, np.ndarray] = {}
+        self._grads: dict[str, np.ndarray] = {}
         self._buffers: dict[str, np.ndarray] = {}
         self._modules: dict[str, Module] = {}
         self._input: np.ndarray | None = None
         self._rng: np.random.Generator = np.random.default_rng(0)
         self.training = True
+
+    # -- the course's names for the weight, its bias and their gradients -----------------------------------------
+    def _course_get(self, store: str, name: str) -> np.ndarray | None:
+        return getattr(self, store).get(name)
+
+    def _course_set(self, store: str, name: str, value: Any) -> None:
+        arrays = getattr(self, store)
+        if value is None and name not in arrays:
+            return
+        if name not in arrays:
+            raise AttributeError(f"{type(self).__name__} has no {name} to set")
+        value = np.asarray(value, dtype=arrays[name].dtype)
+        if value.shape != arrays[name].shape:
+            raise ValueError(f"{type(self).__name__}.{name}: expected shape {arrays[name].shape}, got {value.shape}")
+        arrays[name][...] = value  # in place: optimisers and the gradient dict keep the same array
+
+    _parameters = property(lambda self: self._course_get("_params", "weight"),
+                           lambda self, v: self._course_set("_params", "weight", v),
+                           doc="The weight array (course API), None for a module without one.")
+    _gradient = property(lambda self: self._course_get("_grads", "weight"),
+                         lambda self, v: self._course_set("_grads", "weight", v),
+                         doc="The accumulated gradient of the weight (course API).")
+    _bias = property(lambda self: self._course_get("_params", "bias"),
+                     lambda self, v: self._course_set("_params", "bias", v), doc="The bias array, None without one.")
+    _gradient_bias = property(lambda self: self._course_get("_grads", "bias"),
+                              lambda self, v: self._course_set("_grads", "bias", v),
+                              doc="The accumulated gradient of the bias.")
 
     # -- the course's API -----------------------------------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -52,15 +82,15 @@ class Module:
 
     def zero_grad(self) -> None:
         """Reset every accumulated gradient (this module's and its children's) to zero."""
-        for g in self._gradient.values():
+        for g in self._grads.values():
             g.fill(0)
         for m in self._modules.values():
             m.zero_grad()
 
     def update_parameters(self, gradient_step: float = 1e-3) -> None:
         """Plain gradient step ``p -= gradient_step * grad`` on every parameter, in place."""
-        for name, p in self._parameters.items():
-            p -= gradient_step * self._gradient[name]
+        for name, p in self._params.items():
+            p -= gradient_step * self._grads[name]
         for m in self._modules.values():
             m.update_parameters(gradient_step)
 
@@ -81,7 +111,7 @@ class Module:
 
     def named_parameters(self, prefix: str = "") -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(dotted name, live parameter array, live gradient array) for this module and its children, stable order."""
-        out = [(prefix + name, p, self._gradient[name]) for name, p in self._parameters.items()]
+        out = [(prefix + name, p, self._grads[name]) for name, p in self._params.items()]
         for cname, child in self._modules.items():
             out.extend(child.named_parameters(f"{prefix}{cname}."))
         return out
@@ -127,7 +157,7 @@ class Module:
 
     def astype(self, dtype: Any) -> Module:
         """Convert every parameter, gradient and buffer to ``dtype`` (e.g. ``np.float64``); returns self."""
-        for d in (self._parameters, self._gradient, self._buffers):
+        for d in (self._params, self._grads, self._buffers):
             for k in d:
                 d[k] = d[k].astype(dtype)
         for m in self._modules.values():

@@ -34,8 +34,8 @@ class BatchNorm(Module):
         dt = resolve_dtype(dtype)
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         if affine:
-            self._parameters = {"weight": np.ones(num_features, dt), "bias": np.zeros(num_features, dt)}
-            self._gradient = {k: np.zeros_like(v) for k, v in self._parameters.items()}
+            self._params = {"weight": np.ones(num_features, dt), "bias": np.zeros(num_features, dt)}
+            self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
         self._buffers = {"running_mean": np.zeros(num_features, dt), "running_var": np.ones(num_features, dt)}
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -67,7 +67,7 @@ class BatchNorm(Module):
         self._cache = (xhat, inv_std)
         if not self.affine:
             return xhat
-        return xhat * self._parameters["weight"] + self._parameters["bias"]
+        return xhat * self._params["weight"] + self._params["bias"]
 
     def _cached(self, input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if input is self._input and self._cache is not None:
@@ -79,12 +79,12 @@ class BatchNorm(Module):
             return
         xhat, _ = self._cached(input)
         axes = tuple(range(delta.ndim - 1))
-        self._gradient["weight"] += (delta * xhat).sum(axis=axes)
-        self._gradient["bias"] += delta.sum(axis=axes)
+        self._grads["weight"] += (delta * xhat).sum(axis=axes)
+        self._grads["bias"] += delta.sum(axis=axes)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         xhat, inv_std = self._cached(input)
-        dxhat = delta * self._parameters["weight"] if self.affine else delta
+        dxhat = delta * self._params["weight"] if self.affine else delta
         if not self.training:
             return dxhat * inv_std
         axes = tuple(range(delta.ndim - 1))

@@ -227,4 +227,4 @@ def _last_parametrised(module: Module) -> Module | None:
         found = _last_parametrised(child)
         if found is not None:
             return found
-    return module if module._parameters else None
+    return module if module._params else None
