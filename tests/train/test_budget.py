@@ -6,6 +6,8 @@ import json
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from visionbench.errors import ConfigError
 from visionbench.models import get_entry, list_models, register_model
@@ -120,3 +122,34 @@ def test_a_time_budget_run_resumes_with_its_planned_steps(tmp_path):
     # Resuming reads the saved config, whose planned steps win over the time budget: nothing is planned again.
     _, cfg = _prepare_resume(result.run_dir, None)
     assert cfg.steps == planned and cfg.time_budget == 0.3
+
+
+# -- properties of the planning rule, over every size of data, batch and budget (Hypothesis) ---------------------
+_sizes = st.integers(1, 200_000)
+_batches = st.integers(1, 4096)
+
+
+@given(n=_sizes, batch=_batches, steps=st.integers(1, 100_000), min_epochs=st.integers(0, 50),
+       max_epochs=st.one_of(st.none(), st.integers(1, 500)), warm=st.integers(0, 10_000))
+def test_recipe_budget_properties(n, batch, steps, min_epochs, max_epochs, warm):
+    b = plan_budget(n, batch, recipe_steps=steps, min_epochs=min_epochs, max_epochs=max_epochs, warmup_steps=warm)
+    spe = math.ceil(n / batch)
+    assert b.steps_per_epoch == spe
+    # the rule: the step budget, raised to the epoch floor, capped by the epoch ceiling
+    expected = max(steps, min_epochs * spe)
+    if max_epochs is not None:
+        expected = min(expected, max_epochs * spe)
+        assert b.epochs <= max_epochs
+    assert b.steps == expected >= 1
+    # the epochs cover the steps, the last one possibly partial
+    assert (b.epochs - 1) * spe < b.steps <= b.epochs * spe
+    # the recipe's warm-up never exceeds its own length nor a fifth of the run
+    assert 0 <= b.warmup_steps <= min(warm, MAX_WARMUP_SHARE * b.steps)
+
+
+@given(n=_sizes, batch=_batches, steps=st.integers(1, 100_000), epochs=st.integers(1, 1000))
+def test_explicit_budgets_are_exact(n, batch, steps, epochs):
+    spe = math.ceil(n / batch)
+    assert plan_budget(n, batch, steps=steps, **RECIPE).steps == steps
+    by_epochs = plan_budget(n, batch, epochs=epochs, **RECIPE)
+    assert (by_epochs.steps, by_epochs.epochs) == (epochs * spe, epochs)
