@@ -20,7 +20,7 @@ import numpy as np
 from visionbench import scratch
 from visionbench.data import load_dataset
 from visionbench.models import create_model, get_entry
-from visionbench.train.budget import plan_budget
+from visionbench.train.budget import plan_from_recipe
 
 
 def _layout(x: np.ndarray, layout: str) -> np.ndarray:
@@ -62,8 +62,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     n = len(ds.train.labels)
     # The recipe's budget in steps (see visionbench/train/budget.py), as whole epochs for this loop.
-    planned = plan_budget(n - n // 10, bs, recipe_steps=recipe.steps, min_epochs=recipe.min_epochs,
-                          max_epochs=recipe.max_epochs, warmup_steps=0)
+    planned = plan_from_recipe(recipe, n - n // 10, batch_size=bs)
     epochs = args.epochs or planned.epochs
     order = rng.permutation(n)
     n_val = n // 10

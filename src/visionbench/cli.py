@@ -12,11 +12,10 @@ import math
 import shlex
 import sys
 from collections.abc import Sequence
-from types import UnionType
-from typing import Any, Literal, NoReturn, Union, get_args, get_origin
+from typing import Any, Literal, NoReturn, get_args, get_origin
 
 from visionbench.errors import ConfigError, VisionbenchError
-from visionbench.train.config import _HINTS, RECIPE_FIELDS, TrainConfig
+from visionbench.train.config import BUDGET_OPTIONS, RECIPE_FIELDS, TrainConfig, field_types
 
 __all__ = ["main", "build_parser"]
 
@@ -93,8 +92,6 @@ _FLAG_HELP: dict[str, tuple[str, str]] = {
     "eval_batch_size": (_HYPER, "batch size for validation and test"),
     "backbone_lr_scale": (_MODEL, "learning-rate factor for all but the classifier head"),
 }
-#: TrainConfig fields that only `train` takes (compare sets them per run, or they make no sense for many runs).
-_SINGLE_RUN_ONLY = {"seed", "run_name", "model", "dataset", "model_kwargs", "command"}
 #: TrainConfig fields the CLI sets from flags (everything but what the program fills in itself).
 _TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model_kwargs", "command"))
 #: The flags `compare` takes: the data and budget group (the recipes' hyper-parameters stay per model).
@@ -102,12 +99,9 @@ _COMPARE_KEYS = tuple(k for k, (group, _) in _FLAG_HELP.items() if group == _DAT
 
 
 def _add_field_flag(g: Any, name: str, help_: str) -> None:
-    hint = _HINTS[name]
-    options = [o for o in (get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,))
-               if o is not type(None)]
-    base = options[0]
+    base = field_types(name)[0]
     default = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
-    if default is not None and default is not False and name not in _HYPER_FROM_RECIPE:
+    if default is not None and default is not False and name not in RECIPE_FIELDS:
         help_ = f"{help_} (default: {default})"
     flag = "--" + name.replace("_", "-")
     if base is bool:
@@ -120,9 +114,6 @@ def _add_field_flag(g: Any, name: str, help_: str) -> None:
     else:
         g.add_argument(flag, type=_number(base, flag), default=None, help=help_,
                        metavar={int: "N", float: "X", str: "PATH" if "dir" in name else "TEXT"}.get(base, "V"))
-
-
-_HYPER_FROM_RECIPE = set(RECIPE_FIELDS)
 
 
 def _number(kind: Any, flag: str) -> Any:
@@ -181,11 +172,11 @@ def _train_config(args: argparse.Namespace) -> Any:
     values["model_kwargs"] = model_kwargs
     values["command"] = "visionbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     # A flag's budget replaces the config file's (--epochs on the command line beats steps: in the file).
-    flag_budget = [k for k in ("epochs", "steps", "time_budget") if getattr(args, k, None) is not None]
-    if flag_budget:
-        for k in {"epochs", "steps", "time_budget"} - set(flag_budget):
-            values.pop(k, None)
-    TrainConfig(**{k: values.get(k) for k in ("epochs", "steps", "time_budget")}).check_budget_flags()
+    if any(getattr(args, k, None) is not None for k in BUDGET_OPTIONS):
+        for k in BUDGET_OPTIONS:
+            if getattr(args, k, None) is None:
+                values.pop(k, None)
+    TrainConfig(**{k: values.get(k) for k in BUDGET_OPTIONS}).check_budget_flags()
     return TrainConfig.from_dict(values, source=f"--config {args.config}" if getattr(args, "config", None)
                                  else "options")
 
@@ -244,7 +235,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         result = compare_runs(args.run_dirs, output_dir=args.output_dir or "comparisons", allow_mixed=args.allow_mixed)
     else:
         overrides = {k: getattr(args, k) for k in _COMPARE_KEYS
-                     if k not in ("epochs", "steps", "time_budget", "output_dir") and getattr(args, k) is not None}
+                     if k not in (*BUDGET_OPTIONS, "output_dir") and getattr(args, k) is not None}
         cc = CompareConfig(
             dataset=args.dataset or "digits",
             models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else MAIN_JOB_MODELS,
@@ -315,7 +306,7 @@ def _models_for_dataset(names: list[str], dataset: str, data_dir: str | None, ca
 
     from visionbench.data import dataset_status
     from visionbench.models import get_entry
-    from visionbench.train.budget import plan_budget
+    from visionbench.train.budget import plan_from_recipe
 
     status = dataset_status(dataset, data_dir=data_dir)
     if status.train_size is None:
@@ -329,8 +320,7 @@ def _models_for_dataset(names: list[str], dataset: str, data_dir: str | None, ca
         table.add_column(col, justify="right" if col in ("steps", "epochs", "batch", "warm-up") else "left")
     for name in names:
         r = get_entry(name).recipe.for_dataset(status.name, side)
-        b = plan_budget(n_train, r.batch_size, recipe_steps=r.steps, min_epochs=r.min_epochs,
-                        max_epochs=r.max_epochs, warmup_steps=r.warmup_steps)
+        b = plan_from_recipe(r, n_train)
         table.add_row(name, f"{b.steps:,}", f"{b.steps / b.steps_per_epoch:.1f}", str(r.batch_size),
                       f"{r.optimizer} {r.lr:g}", r.schedule, str(b.warmup_steps), r.augment)
     _console().print(table)

@@ -7,18 +7,16 @@ every model, and the training pipeline resolves a run's configuration against it
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from visionbench.data._base import AugmentChoice
 from visionbench.errors import suggest
 
-__all__ = ["Recipe", "Optimizer", "Schedule", "OPTIMIZERS", "SCHEDULES", "SIZE_KEYS"]
+__all__ = ["Recipe", "Optimizer", "Schedule", "SIZE_KEYS"]
 
+# Optimiser and schedule names, defined once: the CLI's choices and the config's validation read these annotations.
 Optimizer = Literal["sgd", "adam", "adamw"]
 Schedule = Literal["constant", "step", "cosine", "onecycle"]
-#: Optimiser and schedule names, defined once: the CLI choices, the config validation and the recipes read these.
-OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
-SCHEDULES: tuple[str, ...] = get_args(Schedule)
 #: Size classes a ``per_dataset`` key may name besides a dataset: ``small`` (<= 16 px) and ``large`` (>= 32 px).
 SIZE_KEYS = ("small", "large")
 

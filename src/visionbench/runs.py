@@ -36,6 +36,7 @@ __all__ = [
     "write_json",
     "write_history",
     "new_run_dir",
+    "slug",
     "unique_dir",
     "read_run",
     "is_run_dir",
@@ -123,7 +124,8 @@ def write_history(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> N
     atomic_write_text(path, buf.getvalue())
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """``text`` as a safe folder-name part: anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
@@ -144,7 +146,7 @@ def unique_dir(parent: str | os.PathLike[str], name: str) -> Path:
 def new_run_dir(output_dir: str | os.PathLike[str], model: str, dataset: str) -> Path:
     """Create a fresh ``<output_dir>/<YYYYmmdd-HHMMSS>-<model>-<dataset>`` folder (suffixed if it exists)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return unique_dir(output_dir, f"{stamp}-{_slug(model)}-{_slug(dataset)}")
+    return unique_dir(output_dir, f"{stamp}-{slug(model)}-{slug(dataset)}")
 
 
 def is_run_dir(path: str | os.PathLike[str]) -> bool:

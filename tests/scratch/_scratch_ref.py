@@ -37,6 +37,17 @@ def check_against_torch(
         assert np.abs(layer._grads[n] - pt.grad.numpy()).max() < TOL, n
 
 
+def central_difference(objective: Callable[[], float], flat: np.ndarray, i: int, h: float = 1e-6) -> float:
+    """d objective / d flat[i] by central differences; ``flat`` is a view of the live array the objective reads."""
+    old = flat[i]
+    flat[i] = old + h
+    up = objective()
+    flat[i] = old - h
+    down = objective()
+    flat[i] = old
+    return (up - down) / (2 * h)
+
+
 def check_finite_differences(layer: Module, x: np.ndarray, seed: int = 0, h: float = 1e-6, tol: float = 1e-6) -> None:
     """Analytic gradients of L = sum(delta * layer(x)) match central differences, for the input and every parameter."""
     rng = np.random.default_rng(seed)
@@ -54,11 +65,5 @@ def check_finite_differences(layer: Module, x: np.ndarray, seed: int = 0, h: flo
     for arr, grad in targets:
         flat, gflat = arr.reshape(-1), grad.reshape(-1)
         for i in rng.choice(flat.size, size=min(flat.size, 12), replace=False):
-            old = flat[i]
-            flat[i] = old + h
-            up = objective()
-            flat[i] = old - h
-            down = objective()
-            flat[i] = old
-            num = (up - down) / (2 * h)
+            num = central_difference(objective, flat, i, h)
             assert abs(num - gflat[i]) < tol * max(1.0, abs(num)), (i, num, gflat[i])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing as mp
-import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ from typing import Any
 from visionbench.errors import ConfigError, RunError, VisionbenchError
 from visionbench.models import get_entry
 from visionbench.report.build import build_comparison_report
-from visionbench.runs import find_runs, read_run, unique_dir, write_json
+from visionbench.runs import find_runs, read_run, slug, unique_dir, write_json
 from visionbench.train import TrainConfig, TrainResult, train
 
 __all__ = ["MAIN_JOB_MODELS", "CompareConfig", "ComparisonResult", "run_comparison", "compare_runs"]
@@ -98,11 +97,12 @@ def _check(cc: CompareConfig) -> None:
         raise ConfigError(f"--dataset {cc.dataset}: not found; {status.how_to_get}")
 
 
-def _slug(text: str) -> str:
+def _dataset_slug(dataset: str) -> str:
     # imagefolder:/data/x -> imagefolder-x : a folder name, never a path
-    name = text.rstrip("/").rsplit("/", 1)[-1] if ":" in text else text
-    prefix = text.split(":", 1)[0] + "-" if ":" in text else ""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", prefix + name).strip("_.") or "dataset"
+    if ":" in dataset:
+        kind, path = dataset.split(":", 1)
+        dataset = f"{kind}-{path.rstrip('/').rsplit('/', 1)[-1]}"
+    return slug(dataset).strip(".") or "dataset"
 
 
 def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
@@ -131,7 +131,7 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
             cc.train_overrides["quiet"] = quiet
     _check(cc)
     if resume is None:
-        out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(cc.dataset)}")
+        out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{_dataset_slug(cc.dataset)}")
         write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models),
                                                                    "seeds": list(cc.seeds)})
     runs_dir = out_dir / "runs"
@@ -172,15 +172,20 @@ def _run_job(job: dict[str, Any]) -> TrainResult:
     return train(TrainConfig.from_dict(job["config"]))
 
 
+def _failure(exc: BaseException) -> dict[str, Any]:
+    """How a run that raised is reported: the user's one-line error, or for a bug its first line and traceback."""
+    if isinstance(exc, VisionbenchError):
+        return {"status": "failed", "message": str(exc)}
+    return {"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
+            "traceback": traceback.format_exc()}
+
+
 def _run_in_process(job: dict[str, Any]) -> TrainResult:
     """:func:`_run_job` without a worker: a run that raises is recorded as failed and the comparison goes on."""
     try:
         return _run_job(job)
-    except VisionbenchError as exc:
-        return _record_failure(job, {"status": "failed", "message": str(exc)})
     except Exception as exc:  # a bug in one run must not lose the others
-        return _record_failure(job, {"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
-                                     "traceback": traceback.format_exc()})
+        return _record_failure(job, _failure(exc))
 
 
 def _worker(job: dict[str, Any], conn: Any) -> None:
@@ -188,13 +193,10 @@ def _worker(job: dict[str, Any], conn: Any) -> None:
     try:
         result = _run_job(job)
         conn.send({"run_dir": str(result.run_dir), "status": result.status, "message": result.message})
-    except VisionbenchError as exc:
-        conn.send({"status": "failed", "message": str(exc)})
     except KeyboardInterrupt:
         conn.send({"status": "interrupted", "message": "interrupted before the run started"})
-    except BaseException as exc:  # a bug: one line for the table, the traceback in the run's failure record
-        conn.send({"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
-                   "traceback": traceback.format_exc()})
+    except BaseException as exc:
+        conn.send(_failure(exc))
     finally:
         conn.close()
 
@@ -216,24 +218,14 @@ def _run_isolated(job: dict[str, Any]) -> TrainResult:
     proc = ctx.Process(target=_worker, args=(job, child), daemon=False)
     proc.start()
     child.close()
-    reply: dict[str, Any] | None = None
+    interrupted = False
     try:
-        while proc.is_alive() or parent.poll():
-            if parent.poll(0.2):
-                reply = parent.recv()
-                break
+        reply = _reply(parent, proc)
     except KeyboardInterrupt:
         # Ctrl-C reaches the worker too (same process group): let it save its checkpoint and say so.
-        if parent.poll(60):
-            reply = parent.recv()
-        raise_interrupt = True
-    except EOFError:
-        reply = None
-        raise_interrupt = False
-    else:
-        raise_interrupt = False
+        interrupted, reply = True, _reply(parent, proc, patience=60.0)
     proc.join()
-    if raise_interrupt:
+    if interrupted:
         return TrainResult(Path(reply["run_dir"]) if reply and "run_dir" in reply else Path("."), "interrupted",
                            {}, (reply or {}).get("message", "interrupted"))
     if reply is None:
@@ -245,6 +237,20 @@ def _run_isolated(job: dict[str, Any]) -> TrainResult:
         run = read_run(reply["run_dir"])
         return TrainResult(run.path, reply["status"], run.results or {}, reply.get("message", ""))
     return _record_failure(job, reply)
+
+
+def _reply(conn: Any, proc: Any, patience: float | None = None) -> dict[str, Any] | None:
+    """The worker's report, or None when it ended without one (waits for ever, or ``patience`` seconds)."""
+    deadline = None if patience is None else time.monotonic() + patience
+    while proc.is_alive() or conn.poll():
+        if conn.poll(0.2):
+            try:
+                return conn.recv()
+            except EOFError:  # the worker closed its end without a word
+                return None
+        if deadline is not None and time.monotonic() > deadline:
+            return None
+    return None
 
 
 def _record_failure(job: dict[str, Any], reply: dict[str, Any]) -> TrainResult:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from visionbench.runs import Run
+from visionbench.train.config import BUDGET_OPTIONS
 
 __all__ = [
     "DATASET_KEYS",
@@ -35,7 +36,7 @@ __all__ = [
 # 16x16 inputs of the same images.
 DATASET_KEYS = ["dataset", "dataset_info.test_size", "val_split", "max_train_samples", "img_size"]
 CROSS_MODEL_KEYS = [k for k in DATASET_KEYS if k != "img_size"]
-BUDGET_KEYS = ["epochs", "steps", "time_budget"]
+BUDGET_KEYS = list(BUDGET_OPTIONS)  # the ways a run states its length
 HYPER_KEYS = [
     "batch_size",
     "optimizer",

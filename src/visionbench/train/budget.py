@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from visionbench.errors import ConfigError
+from visionbench.recipe import Recipe
 
-__all__ = ["Budget", "plan_budget", "steps_for_time"]
+__all__ = ["Budget", "plan_budget", "plan_from_recipe", "steps_for_time"]
 
 #: The recipe's warm-up never takes more than this share of a run (a 1-epoch run on digits has 10 steps).
 MAX_WARMUP_SHARE = 0.2
@@ -91,6 +92,27 @@ def plan_budget(
         warm = min(int(warmup_steps), int(MAX_WARMUP_SHARE * total))
     return Budget(steps=total, steps_per_epoch=spe, epochs=math.ceil(total / spe), warmup_steps=warm,
                   source=source or src)  # type: ignore[arg-type]
+
+
+def plan_from_recipe(
+    recipe: Recipe,
+    n_train: int,
+    *,
+    batch_size: int | None = None,
+    steps: int | None = None,
+    epochs: int | None = None,
+    warmup_steps: int | None = None,
+    warmup_from_user: bool | None = None,
+    source: Literal["recipe", "epochs", "steps", "time"] | None = None,
+) -> Budget:
+    """:func:`plan_budget` with the budget fields of ``recipe`` (already specialised to the dataset); a ``batch_size``
+    or ``warmup_steps`` given here (the run's own) replaces the recipe's, and by default a given warm-up is checked
+    rather than capped (``warmup_from_user``)."""
+    return plan_budget(n_train, batch_size or recipe.batch_size, steps=steps, epochs=epochs, recipe_steps=recipe.steps,
+                       min_epochs=recipe.min_epochs, max_epochs=recipe.max_epochs,
+                       warmup_steps=recipe.warmup_steps if warmup_steps is None else warmup_steps,
+                       warmup_from_user=warmup_steps is not None if warmup_from_user is None else warmup_from_user,
+                       source=source)
 
 
 def steps_for_time(seconds: float, seconds_per_step: float, *, floor: int = 1) -> int:

@@ -14,14 +14,15 @@ from visionbench.data._base import AugmentChoice
 from visionbench.errors import ConfigError, suggest
 from visionbench.recipe import Optimizer, Recipe, Schedule
 
-__all__ = ["TrainConfig", "load_config_file", "RECIPE_FIELDS", "BUDGET_FIELDS", "DEVICES"]
+__all__ = ["TrainConfig", "load_config_file", "field_types", "BUDGET_OPTIONS", "RECIPE_FIELDS", "BUDGET_FIELDS"]
 
 #: Recipe fields that plan the budget (see ``train/budget.py``) rather than fill a TrainConfig field one to one.
 BUDGET_FIELDS = ("steps", "min_epochs", "max_epochs", "warmup_steps")
+#: The ways a user states a run's length; a configuration names at most one of them.
+BUDGET_OPTIONS = ("epochs", "steps", "time_budget")
 #: Recipe fields that :meth:`TrainConfig.resolve` copies into a config's ``None`` fields.
 RECIPE_FIELDS = tuple(f.name for f in fields(Recipe) if f.name not in ("per_dataset", *BUDGET_FIELDS))
 Device = Literal["auto", "cpu", "cuda"]
-DEVICES: tuple[str, ...] = get_args(Device)
 
 
 @dataclass
@@ -97,7 +98,7 @@ class TrainConfig:
 
     def check_budget_flags(self) -> None:
         """A user's configuration names at most one budget: ``epochs``, ``steps`` or ``time_budget``."""
-        given = [name for name in ("epochs", "steps", "time_budget") if getattr(self, name) is not None]
+        given = [name for name in BUDGET_OPTIONS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ConfigError(f"give one budget: --{given[0].replace('_', '-')} or --{given[1].replace('_', '-')}, "
                               f"not both")
@@ -105,7 +106,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a value of the wrong type or out of range, before any work is done."""
         for f in fields(self):
-            _check_type(f.name, getattr(self, f.name), _HINTS[f.name])
+            _check_type(f.name, getattr(self, f.name))
         checks: list[tuple[bool, str]] = [
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1 (got {self.epochs})"),
             (self.steps is None or self.steps >= 1, f"--steps must be >= 1 (got {self.steps})"),
@@ -156,14 +157,19 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _check_type(name: str, value: Any, hint: Any) -> None:
-    """Raise ConfigError unless ``value`` fits the annotation ``hint`` (None, bool, int, float, str, Literal, dict)."""
+def field_types(name: str) -> tuple[Any, ...]:
+    """The types a TrainConfig field's annotation admits, ``None`` left out (``int | None`` -> ``(int,)``)."""
+    hint = _HINTS[name]
     options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return
+    return tuple(o for o in options if o is not type(None))
+
+
+def _check_type(name: str, value: Any) -> None:
+    """Raise ConfigError unless ``value`` fits the field's annotation (None, bool, int, float, str, Literal, dict)."""
+    options = field_types(name)
+    if value is None and type(None) in get_args(_HINTS[name]):
+        return  # an Optional field
     for opt in options:
-        if opt is type(None):
-            continue
         if get_origin(opt) is Literal:
             if isinstance(value, str) and value in get_args(opt):
                 return
@@ -183,7 +189,7 @@ def _check_type(name: str, value: Any, hint: Any) -> None:
             return
         if get_origin(opt) is dict and isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return
-    wanted = " or ".join(_type_word(o) for o in options if o is not type(None))
+    wanted = " or ".join(_type_word(o) for o in options)
     raise ConfigError(f"{_flag(name)} must be {wanted} (got {type(value).__name__} {value!r})")
 
 

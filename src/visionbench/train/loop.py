@@ -26,7 +26,7 @@ from visionbench import costs
 from visionbench.errors import RunError
 from visionbench.metrics import classification_metrics
 from visionbench.runs import Run, checkpoint_path, new_run_dir, read_run, unique_dir, write_history, write_json
-from visionbench.train.budget import plan_budget, steps_for_time
+from visionbench.train.budget import plan_from_recipe, steps_for_time
 from visionbench.train.config import TrainConfig
 from visionbench.train.progress import EpochProgress
 from visionbench.train.schedule import lr_at
@@ -271,7 +271,7 @@ def plan_time_budget(session: Session) -> Session:
     assert cfg.time_budget is not None and cfg.batch_size is not None
     probe_backend = copy.deepcopy(session.backend)
     probe_backend.train_mode()
-    probe_backend.set_lr(float(cfg.lr or 0.0))
+    probe_backend.set_lr(float(cfg.lr))  # type: ignore[arg-type]  # resolved against the recipe
     rng = np.random.default_rng(_epoch_seed(cfg.seed, 0, 3))
     gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, 0, 4))
     n_train = len(session.train)
@@ -290,11 +290,9 @@ def plan_time_budget(session: Session) -> Session:
         step += 1
     del probe_backend
     per_step = seconds / max(timed, 1)
-    recipe = session.entry.recipe.for_dataset(session.dataset.name, session.dataset.img_size)
-    budget = plan_budget(n_train, cfg.batch_size, steps=steps_for_time(cfg.time_budget, per_step),
-                         recipe_steps=recipe.steps, min_epochs=recipe.min_epochs, max_epochs=recipe.max_epochs,
-                         warmup_steps=recipe.warmup_steps if cfg.warmup_steps is None else cfg.warmup_steps,
-                         warmup_from_user=False, source="time")
+    budget = plan_from_recipe(session.recipe, n_train, batch_size=cfg.batch_size,
+                              steps=steps_for_time(cfg.time_budget, per_step), warmup_steps=cfg.warmup_steps,
+                              warmup_from_user=False, source="time")
     log.info("time budget %.1fs: %.4fs per step over %d probe steps -> %d steps", cfg.time_budget, per_step, timed,
              budget.steps)
     return dataclasses.replace(session, cfg=with_budget(cfg, budget), budget=budget,
@@ -309,13 +307,13 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
                    best: dict[str, Any], best_weights: Any, train_seconds: float,
                    baseline_mb: float | None = None) -> dict[str, Any]:
     """Evaluate the best-on-validation weights on the test set and gather every number of results.json."""
-    cfg, backend = session.cfg, session.backend
+    cfg, backend, budget = session.cfg, session.backend, session.budget
+    assert budget is not None  # planned before the first step
     results: dict[str, Any] = {
         "status": status, "model": cfg.model, "dataset": session.dataset.name, "engine": session.entry.engine,
-        "seed": cfg.seed, "epochs": session.budget.epochs if session.budget else None, "epochs_completed": len(history),
-        "steps": session.budget.steps if session.budget else None,
-        "steps_completed": sum(int(r.get("steps", 0)) for r in history),
-        "budget_source": session.budget.source if session.budget else None, "time_budget": cfg.time_budget,
+        "seed": cfg.seed, "epochs": budget.epochs, "epochs_completed": len(history), "steps": budget.steps,
+        "steps_completed": sum(int(r.get("steps", 0)) for r in history), "budget_source": budget.source,
+        "time_budget": cfg.time_budget,
         "best_epoch": best["epoch"] or None, "best_val_accuracy": best["val_acc"] if best["epoch"] else None,
     }
     if best["epoch"]:

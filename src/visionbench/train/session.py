@@ -24,8 +24,9 @@ from visionbench.data.transforms import (
 )
 from visionbench.errors import ConfigError
 from visionbench.models import ModelEntry, create_model, get_entry
+from visionbench.recipe import Recipe
 from visionbench.train.backends import Backend, make_backend
-from visionbench.train.budget import Budget, plan_budget
+from visionbench.train.budget import Budget, plan_from_recipe
 from visionbench.train.config import TrainConfig
 
 __all__ = ["Session", "build_session", "resolve_device", "stratified_cap", "with_budget"]
@@ -69,6 +70,7 @@ class Session:
     augment: str
     device: torch.device
     backend: Backend
+    recipe: Recipe  # the model's recipe for this dataset
     budget: Budget | None  # None until a time budget is turned into steps (see train/loop.py)
     probe: dict[str, Any] | None = None  # the time-budget probe's measurement
 
@@ -110,12 +112,9 @@ def build_session(cfg: TrainConfig) -> Session:
     train, val = train_val_split(full, cfg.val_split, cfg.seed)
     budget = None
     if cfg.steps is not None or cfg.time_budget is None:
-        assert cfg.batch_size is not None
-        budget = plan_budget(len(train), cfg.batch_size, steps=cfg.steps, epochs=cfg.epochs,
-                             recipe_steps=recipe.steps, min_epochs=recipe.min_epochs, max_epochs=recipe.max_epochs,
-                             warmup_steps=recipe.warmup_steps if cfg.warmup_steps is None else cfg.warmup_steps,
-                             warmup_from_user=cfg.warmup_steps is not None,
-                             source="time" if cfg.time_budget is not None else None)
+        budget = plan_from_recipe(recipe, len(train), batch_size=cfg.batch_size, steps=cfg.steps, epochs=cfg.epochs,
+                                  warmup_steps=cfg.warmup_steps,
+                                  source="time" if cfg.time_budget is not None else None)
         cfg = with_budget(cfg, budget)
     mean, std = channel_stats(train)
     img_size = cfg.img_size or max(dataset.img_size, entry.min_img_size)
@@ -130,7 +129,7 @@ def build_session(cfg: TrainConfig) -> Session:
     backend = make_backend(entry.engine, model, cfg, device)
     cfg = dataclasses.replace(cfg, augment=augment)  # type: ignore[arg-type]
     return Session(cfg, entry, dataset, train, val, np.asarray(mean, np.float32), np.asarray(std, np.float32),
-                   img_size, augment, device, backend, budget)
+                   img_size, augment, device, backend, recipe, budget)
 
 
 def with_budget(cfg: TrainConfig, budget: Budget) -> TrainConfig:
