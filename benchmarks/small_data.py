@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from visionbench import costs
-from visionbench.experiments.compare import CompareConfig, run_comparison
+from visionbench.studies.compare import CompareConfig, run_comparison
 from visionbench.models import get_entry, list_models
 from visionbench.runs import read_run
 

@@ -223,7 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from visionbench.experiments.compare import MAIN_JOB_MODELS, CompareConfig, compare_runs, run_comparison
+    from visionbench.studies.compare import MAIN_JOB_MODELS, CompareConfig, compare_runs, run_comparison
 
     console = _console(args.wide)
     if args.run_dirs:

@@ -15,12 +15,13 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from visionbench._env import package_version, processor_name, usable_cpus
 
 __all__ = [
     "count_parameters",
@@ -200,34 +201,16 @@ def peak_memory_mb(device: str | torch.device | None = None) -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def versions() -> dict[str, str | None]:
     """Versions of Python and the libraries that shape the numbers (``None`` when a library is missing)."""
     return {
         "python": platform.python_version(),
-        "visionbench": _version("visionbench"),
-        "numpy": _version("numpy"),
+        "visionbench": package_version("visionbench"),
+        "numpy": package_version("numpy"),
         "torch": torch.__version__,
-        "torchvision": _version("torchvision"),
-        "sklearn": _version("scikit-learn"),
+        "torchvision": package_version("torchvision"),
+        "sklearn": package_version("scikit-learn"),
     }
-
-
-def _processor_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            match = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.MULTILINE)
-        if match:
-            return match.group(1).strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine(device: str | torch.device | None = None) -> dict[str, Any]:
@@ -236,13 +219,10 @@ def machine(device: str | torch.device | None = None) -> dict[str, Any]:
     Args:
         device: the device the run used; ``None`` means CPU.
     """
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count()
+    usable = usable_cpus()
     info: dict[str, Any] = {
         "platform": platform.platform(),
-        "processor": _processor_name(),
+        "processor": processor_name(),
         "cpu_count": os.cpu_count(),
         "cpu_count_usable": usable,
         "torch_threads": torch.get_num_threads(),

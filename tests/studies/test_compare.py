@@ -8,7 +8,7 @@ import pytest
 
 from visionbench.cli import main
 from visionbench.errors import ConfigError
-from visionbench.experiments.compare import CompareConfig, compare_runs, run_comparison
+from visionbench.studies.compare import CompareConfig, compare_runs, run_comparison
 from visionbench.runs import find_runs
 
 TINY = {"max_train_samples": 150, "quiet": True, "threads": 1}

@@ -1,1 +1,0 @@
-"""Named recipes: the comparison job, the DIY report's experiments, the LAB 2 and RegNet studies."""
