@@ -223,9 +223,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from visionbench.studies.compare import MAIN_JOB_MODELS, CompareConfig, compare_runs, run_comparison
+    from visionbench.studies.compare import CompareConfig, compare_runs, run_comparison
+    from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 
     console = _console(args.wide)
+    bare = not args.run_dirs and all(getattr(args, k, None) is None for k in ("dataset", "models", "resume",
+                                                                              *_COMPARE_KEYS)
+                                     if k not in ("quiet", "output_dir"))
+    if bare:  # the main job is the `main` study
+        return _run_study(console, "main", seeds=args.seeds, out=args.output_dir or "studies", quiet=bool(args.quiet),
+                          wide=args.wide)
     if args.run_dirs:
         bad = [k for k in ("dataset", "models", "seeds", "resume", *_COMPARE_KEYS)
                if k not in ("output_dir", "quiet") and getattr(args, k, None) is not None]
@@ -265,7 +272,84 @@ def _print_report(console: Any, report: dict[str, Any], out_dir: Any, wide: bool
     console.print(render_table_rich(report["summary"], wide=wide, width=console.width))
     for warning in report.get("warnings", []):
         console.print(f"warning: {warning}", highlight=False, markup=False)
-    console.print(f"report: {out_dir / 'comparison.md'}", highlight=False)
+    console.print(f"report: {out_dir / 'comparison.html'} (and comparison.md)", highlight=False)
+
+
+def _command_line() -> str:
+    return shlex.join(["visionbench", *sys.argv[1:]])
+
+
+def _run_study(console: Any, name: str, *, wide: bool = False, **options: Any) -> int:
+    from visionbench.studies import run_study
+
+    def on_part(part: str, done: bool) -> None:
+        console.print(f"{part}: " + ("done earlier, kept" if done else "running"), highlight=False)
+
+    result = run_study(name, command=_command_line(), on_part=on_part,
+                       echo=lambda m: console.print(m, highlight=False, markup=False), **options)
+    _print_study(console, result.summary, result.out_dir, wide)
+    return 0
+
+
+def _print_study(console: Any, summary: dict[str, Any], out_dir: Any, wide: bool) -> None:
+    """The study's numbers beside the document's, as a terminal table, then where the reports are."""
+    from rich.table import Table
+
+    from visionbench.report.html import fmt
+
+    comparison = out_dir / "comparison" / "comparison_summary.json"
+    if comparison.is_file():  # a study that trained a comparison: its table, as `compare` prints it
+        from visionbench.report.build import render_table_rich
+
+        rows = json.loads(comparison.read_text(encoding="utf-8"))["summary"]
+        console.print(render_table_rich(rows, wide=wide, width=console.width))
+    else:
+        table = Table(title=summary["title"], title_justify="left")
+        for col in ("quantity", "ours", "document", "diff."):
+            table.add_column(col, justify="left" if col == "quantity" else "right",
+                             no_wrap=col != "quantity")
+        for r in summary["rows"]:
+            ours = "n/a" if r["ours"] is None else fmt(r["ours"]) + (f" ±{fmt(r['std'])}" if r["std"] else "")
+            diff = "" if r["difference"] is None else f"{r['difference']:+.3f}"
+            table.add_row(r["label"], ours, fmt(r["reference"]) if r["reference"] is not None else "", diff)
+        console.print(table)
+    console.print(f"report: {out_dir / 'report.html'} (and report.md, summary.json)", highlight=False)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    console = _console(getattr(args, "wide", False))
+    if args.study_command == "list":
+        from rich.table import Table
+
+        from visionbench.studies import list_studies
+
+        table = Table(title="studies (times measured on a 2-core CPU)", title_justify="left")
+        for col in ("name", "reproduces", "full", "--quick", "what it does"):
+            table.add_column(col, justify="right" if col in ("full", "--quick") else "left",
+                             no_wrap=col in ("name", "full", "--quick"))
+        for s in list_studies():
+            table.add_row(s.name, f"{s.document}: {s.section}", _duration(s.seconds), _duration(s.seconds_quick),
+                          s.description)
+        console.print(table)
+        return 0
+    if args.study_command == "report":
+        from pathlib import Path
+
+        from visionbench.studies import rebuild_study_report
+
+        summary = rebuild_study_report(args.study_dir)
+        _print_study(console, summary, Path(args.study_dir), args.wide)
+        return 0
+    return _run_study(console, args.name, quick=args.quick, seeds=args.seeds, dataset=args.dataset,
+                      data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -385,6 +469,10 @@ _EXAMPLES = {
               "  visionbench models --dataset fashion-mnist --max-train-samples 8000   # the budgets there",
     "datasets": "example:\n  visionbench datasets --data-dir ~/data",
     "download": "example:\n  visionbench download mnist --data-dir ~/data",
+    "study": "examples:\n  visionbench study list\n  visionbench study run diy-autoencoder\n"
+             "  visionbench study run diy-nonlinear --quick --seeds 0,1,2\n"
+             "  visionbench study run diy-autoencoder --resume studies/20260101-120000-diy-autoencoder\n"
+             "  visionbench study report studies/20260101-120000-diy-autoencoder",
 }
 
 
@@ -436,6 +524,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mixed", action="store_true", help="allow runs whose configurations differ")
     p.add_argument("--wide", action="store_true", help="show every column of the table")
     p.set_defaults(func=cmd_report)
+
+    p = add("study", "run a study (an experiment of the seed documents) into a report beside the document's numbers")
+    study_sub = p.add_subparsers(dest="study_command", metavar="ACTION", parser_class=_Parser, required=True)
+    q = study_sub.add_parser("list", help="the studies, what each reproduces and how long it takes",
+                             formatter_class=_Formatter)
+    q = study_sub.add_parser("run", help="run a study into studies/<stamp>-NAME/", formatter_class=_Formatter,
+                             epilog=_EXAMPLES["study"])
+    q.add_argument("name", metavar="NAME", help="a study name (see `visionbench study list`)")
+    q.add_argument("--quick", action="store_true", help="the small variant (minutes; a smoke test, not the protocol)")
+    q.add_argument("--seeds", type=_int_list, help="comma-separated seeds (default: the study's)")
+    q.add_argument("--dataset", help="a dataset the study accepts (default: the study's choice)")
+    q.add_argument("--data-dir", help="folder to search first for dataset files")
+    q.add_argument("--out", default="studies", help="parent folder of the study directory")
+    q.add_argument("--resume", metavar="STUDY_DIR", help="continue an interrupted study; finished parts are kept")
+    q.add_argument("--quiet", action="store_true", help="no progress bars for the training runs")
+    q.add_argument("--wide", action="store_true", help="show every column of the table")
+    q = study_sub.add_parser("report", help="rebuild a study's summary.json, report.html and report.md in place",
+                             formatter_class=_Formatter)
+    q.add_argument("study_dir", metavar="STUDY_DIR")
+    q.add_argument("--wide", action="store_true", help="show every column of the table")
+    p.set_defaults(func=cmd_study)
 
     p = add("models", "list the registered models, or the recipe each gets on a dataset")
     p.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'resnet*'")

@@ -8,8 +8,8 @@ import pytest
 
 from visionbench.cli import main
 from visionbench.errors import ConfigError
-from visionbench.studies.compare import CompareConfig, compare_runs, run_comparison
 from visionbench.runs import find_runs
+from visionbench.studies.compare import CompareConfig, compare_runs, run_comparison
 
 TINY = {"max_train_samples": 150, "quiet": True, "threads": 1}
 
@@ -28,6 +28,9 @@ def test_compare_two_models_two_seeds(tmp_path):
     assert {row["model"] for row in summary} == {"mlp_small", "scratch_linear"}
     assert all(row["n_seeds"] == "2" for row in summary)
     assert "±" in (out / "comparison.md").read_text()
+    page = (out / "comparison.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and 'src="plots/' not in page  # every plot embedded
+    assert "<table>" in page and "<script" not in page and "±" in page
 
 
 def test_compare_resume_skips_finished_runs(tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 from visionbench.errors import RunError
 from visionbench.report.export import paired_markdown, summary_markdown, to_latex, write_json_report
 from visionbench.report.grouping import add_paired_tests, check_comparable, mark_duplicates
+from visionbench.report.html import markdown_to_html
 from visionbench.report.plots import (
     model_colors,
     plot_accuracy_by_seed,
@@ -155,7 +156,8 @@ def build_comparison_report(
 
     Writes ``comparison.csv`` (per run), ``comparison_summary.csv``, ``comparison_summary.md``,
     ``comparison_summary.tex`` and ``comparison_summary.json`` (per row, with the statistics and the paired tests),
-    ``comparison.md`` (the page, embedding every plot), ``sources.json`` (what to rebuild from) and
+    ``comparison.md`` (the page, embedding every plot), ``comparison.html`` (the same page, self-contained: CSS and
+    plots inline), ``sources.json`` (what to rebuild from) and
     ``plots/learning_curves.png``, ``plots/accuracy_by_seed.png``, ``plots/accuracy_vs_time.png``,
     ``plots/confusion_matrices.png``.
 
@@ -242,6 +244,8 @@ def build_comparison_report(
     md += [f"visionbench report {shlex.quote(_rel(out, Path.cwd(), parents_ok=False))}", "```", ""]
     markdown = "\n".join(md)
     atomic_write_text(files["comparison.md"], markdown)
+    files["comparison.html"] = out / "comparison.html"
+    atomic_write_text(files["comparison.html"], markdown_to_html(markdown, out, title))
     return {"rows": rows, "summary": summary, "warnings": warnings, "colors": colors,
             "fingerprints": check["facts"], "markdown": markdown, "files": files}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any
 
 from visionbench.runs import atomic_write_text
 
-__all__ = ["Document", "Section", "Table", "Figure", "render_html", "render_markdown", "write_document"]
+__all__ = ["Document", "Section", "Table", "Figure", "render_html", "render_markdown", "write_document",
+           "markdown_to_html"]
 
 
 @dataclass
@@ -119,13 +121,16 @@ def _figure_html(fig: Figure, base: Path) -> str:
     return f"<figure>{img}<figcaption>{_inline(fig.caption)}</figcaption></figure>"
 
 
+def _head(title: str) -> list[str]:
+    return ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"]
+
+
 def render_html(doc: Document, base: str | Path) -> str:
     """The page as one HTML string; figures are read from ``base`` and embedded."""
     base = Path(base)
-    out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{_esc(doc.title)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{_inline(doc.title)}</h1>"]
+    out = [*_head(doc.title), f"<h1>{_inline(doc.title)}</h1>"]
     if doc.lead:
         out.append(f'<p class="lead">{_inline(doc.lead)}</p>')
     for sec in doc.sections:
@@ -139,6 +144,37 @@ def render_html(doc: Document, base: str | Path) -> str:
         out.append("</section>")
     out.append("</body></html>\n")
     return "\n".join(out)
+
+
+def _embed_images(body: str, base: Path) -> str:
+    """Replace every ``<img src="relative.png">`` by the file's bytes as a data URL (a missing file stays a link)."""
+
+    def repl(match: re.Match[str]) -> str:
+        src = html.unescape(match.group(2))
+        if src.startswith(("data:", "http:", "https:")):
+            return match.group(0)
+        try:
+            data = base64.b64encode((base / src).read_bytes()).decode("ascii")
+        except OSError:
+            return match.group(0)
+        return f'{match.group(1)}"data:image/png;base64,{data}"'
+
+    return re.sub(r'(<img\s+src=)"([^"]*)"', repl, body)
+
+
+def markdown_to_html(markdown: str, base: str | Path, title: str) -> str:
+    """A Markdown page (such as comparison.md) as one self-contained HTML page: same CSS, figures embedded.
+
+    Rendered with markdown-it (CommonMark plus tables, already installed with rich); raw HTML in the Markdown is
+    escaped, never passed through.
+    """
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    body = body.replace("<table>", '<div class="wrap"><table>').replace("</table>", "</table></div>")
+    body = re.sub(r"<p>(<img [^>]*>)</p>\s*<p><em>(.*?)</em></p>",
+                  r"<figure>\1<figcaption>\2</figcaption></figure>", body, flags=re.S)
+    return "\n".join([*_head(title), _embed_images(body, Path(base)), "</body></html>\n"])
 
 
 def _md_cell(text: str) -> str:

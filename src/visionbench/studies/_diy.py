@@ -21,7 +21,7 @@ __all__ = ["DOC", "gen_arti", "DigitData", "digit_data", "Fit", "fit", "accuracy
            "loss_figure", "boundary_figure", "image_grid_figure"]
 
 #: How the DIY report is named in every study's header.
-DOC = "the DIY report (003, NumPy neural network)"
+DOC = "DIY report (003)"
 
 
 def gen_arti(kind: str, n: int, rng: np.random.Generator, *, center: float = 1.0, sigma: float = 0.1,

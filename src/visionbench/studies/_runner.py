@@ -114,6 +114,8 @@ def run_study(
     resume: str | Path | None = None,
     command: str = "",
     on_part: Callable[[str, bool], None] | None = None,
+    echo: Callable[[str], None] | None = None,
+    quiet: bool = True,
 ) -> StudyResult:
     """Run study ``name`` into ``<out>/<stamp>-<name>/`` (or continue the study directory ``resume``).
 
@@ -127,6 +129,8 @@ def run_study(
         resume: an existing study directory: its saved options are used and finished parts are not redone.
         command: the command line, recorded in the report.
         on_part: called as ``on_part(part_name, already_done)`` before each part.
+        echo: receives the study's progress messages (None: silent).
+        quiet: hide the progress bars of the training runs the study makes.
     """
     study = get_study(name)
     if resume is not None:
@@ -148,7 +152,7 @@ def run_study(
         meta.setdefault("resumed_with", []).append(command)
     write_json(out_dir / STUDY_FILE, meta)
     runner = StudyRun(study, out_dir, quick=quick, seeds=seeds, dataset=dataset, data_dir=data_dir,
-                      on_part=on_part)
+                      on_part=on_part, echo=echo, quiet=quiet)
     start = time.perf_counter()
     status = "failed"
     try:

@@ -146,6 +146,12 @@ class Part:
         self.figures.append({"file": file, "caption": caption})
         return path
 
+    def attach(self, file: str | Path, caption: str) -> None:
+        """List a figure that is already in the study directory (``file`` relative to it), with its caption."""
+        path = Path(file)
+        rel = path.relative_to(self.out_dir) if path.is_absolute() else path
+        self.figures.append({"file": rel.as_posix(), "caption": caption})
+
     def note(self, text: str) -> None:
         """A sentence for the report's "what differs from the document" list."""
         if text not in self.notes:
@@ -175,14 +181,23 @@ class StudyRun:
         dataset: the user's ``--dataset`` (None: the study's default).
         data_dir: the user's ``--data-dir``.
         parts: the parts done so far, in order (finished ones loaded from disk on resume).
+        quiet: whether training runs made by the study hide their progress bars.
     """
 
     def __init__(self, study: Study, out_dir: Path, *, quick: bool, seeds: Sequence[int], dataset: str | None,
-                 data_dir: str | None, on_part: Callable[[str, bool], None] | None = None) -> None:
+                 data_dir: str | None, on_part: Callable[[str, bool], None] | None = None,
+                 echo: Callable[[str], None] | None = None, quiet: bool = True) -> None:
         self.study, self.out_dir, self.quick = study, out_dir, quick
         self.seeds, self.dataset, self.data_dir = tuple(seeds), dataset, data_dir
         self.parts: list[dict[str, Any]] = []
+        self.quiet = quiet
         self._on_part = on_part
+        self._echo = echo
+
+    def echo(self, message: str) -> None:
+        """Tell the user what is happening (the CLI prints it; silent in the library by default)."""
+        if self._echo is not None:
+            self._echo(message)
 
     def part(self, name: str, fn: Callable[[Part], None], *, title: str = "") -> dict[str, Any]:
         """Do ``fn(part)`` and save what it recorded, or load it if a previous execution finished this part.

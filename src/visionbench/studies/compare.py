@@ -24,13 +24,10 @@ from visionbench.errors import ConfigError, RunError, VisionbenchError
 from visionbench.models import get_entry
 from visionbench.report.build import build_comparison_report
 from visionbench.runs import find_runs, read_run, slug, unique_dir, write_json
+from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult, train
 
-__all__ = ["MAIN_JOB_MODELS", "CompareConfig", "ComparisonResult", "run_comparison", "compare_runs"]
-
-# The main job (`visionbench compare` with no argument): one model of each family on digits, each with its own
-# recipe for digits (a budget in optimiser steps), about two minutes on a 2-core CPU.
-MAIN_JOB_MODELS = ("mlp", "cnn", "scratch_mlp", "scratch_cnn2d", "resnet20", "vit_tutorial")
+__all__ = ["CompareConfig", "ComparisonResult", "run_comparison", "compare_runs"]
 
 
 @dataclass
@@ -39,7 +36,7 @@ class CompareConfig:
 
     Attributes:
         dataset: dataset name.
-        models: registered model names.
+        models: registered model names (default: the main study's).
         seeds: one run per model and seed.
         epochs: the same number of passes for every model (None: each model's recipe).
         steps: the same number of optimiser steps for every model (None: each model's recipe).
