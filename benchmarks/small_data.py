@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 from visionbench import costs
-from visionbench.studies.compare import CompareConfig, run_comparison
 from visionbench.models import get_entry, list_models
 from visionbench.runs import read_run
+from visionbench.studies.compare import CompareConfig, run_comparison
 
 
 def main(argv: list[str] | None = None) -> int:
