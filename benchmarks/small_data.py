@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args(argv)
 
-    models = args.models.split(",") if args.models else list_models(engine=args.engine)
+    models = args.models.split(",") if args.models else list_models(engine=args.engine, task="classification")
     out = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="vb-small-data-"))
     machine = costs.machine("cpu")
     for model in models:

@@ -17,6 +17,7 @@ from visionbench.models import (
     alexnet,
     cnn,
     create_model,
+    detection,
     get_entry,
     list_models,
     mlp,
@@ -28,7 +29,8 @@ from visionbench.models import (
 )
 from visionbench.models._base import Classifier
 
-TORCH_MODELS = list_models(engine="torch")
+TORCH_MODELS = list_models(engine="torch", task="classification")
+DETECTORS = list_models(task="detection")
 
 # Small per-name changes where a model needs them to stay fast (keys: "img_size", "batch", or builder kwargs).
 # The full architectures are built (and their parameters counted) in the family tests; here the 4096-wide heads
@@ -112,7 +114,7 @@ def test_recipes_never_mirror_digits(name: str) -> None:
         assert recipe.for_dataset(dataset, size).augment in ("auto", "none", "shift"), (name, dataset)
 
 
-FAMILY_MODULES = [alexnet, cnn, mlp, regnet, resnet, scratch_models, vgg, vit]
+FAMILY_MODULES = [alexnet, cnn, detection, mlp, regnet, resnet, scratch_models, vgg, vit]
 
 
 @pytest.mark.parametrize("module", FAMILY_MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -136,3 +138,33 @@ def test_docs_variant_table_lists_every_registered_model() -> None:
         file = f"`models/{module.__name__.rsplit('.', 1)[-1]}.py`"
         row = " ".join(line for line in rows if file in line)
         assert set(module._VARIANTS) <= set(re.findall(r"`(\w+)`", row)), file
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_detection_contract(name: str) -> None:
+    """torchvision's detection contract: a loss dict in training mode, boxes/labels/scores in evaluation mode,
+    labels 1..K (0 is the background), and a degenerate box refused (torchvision raises AssertionError)."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3, in_chans=1, img_size=64)
+    images = [torch.rand(1, 64, 64), torch.rand(1, 64, 64)]
+    targets = [{"boxes": torch.tensor([[4.0, 6.0, 20.0, 30.0]]), "labels": torch.tensor([1])},
+               {"boxes": torch.tensor([[30.0, 10.0, 50.0, 40.0], [5.0, 5.0, 15.0, 25.0]]),
+                "labels": torch.tensor([2, 3])}]
+    model.train()
+    losses = model(images, targets)
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    assert len(out) == 2
+    for det in out:
+        assert set(det) >= {"boxes", "labels", "scores"}
+        assert det["boxes"].shape[1:] == (4,) and len(det["labels"]) == len(det["scores"])
+        assert det["labels"].numel() == 0 or (det["labels"].min() >= 1 and det["labels"].max() <= 3)
+    model.train()
+    with pytest.raises((AssertionError, ValueError), match="positive height and width"):
+        model(images[:1], [{"boxes": torch.tensor([[10.0, 10.0, 10.0, 30.0]]), "labels": torch.tensor([1])}])

@@ -4,7 +4,7 @@ Go through this package (not ``_registry``) to look models up: importing it is w
 """
 
 # One module per family; each registers its variants on import.
-from visionbench.models import alexnet, cnn, mlp, regnet, resnet, scratch_models, vgg, vit  # noqa: F401
+from visionbench.models import alexnet, cnn, detection, mlp, regnet, resnet, scratch_models, vgg, vit  # noqa: F401
 from visionbench.models._registry import (
     ModelEntry,
     Recipe,

@@ -24,9 +24,12 @@ __all__ = [
     "create_model",
     "list_models",
     "get_entry",
+    "Task",
 ]
 
 Engine = Literal["torch", "scratch"]
+#: What a model does: ``classification`` (logits per image) or ``detection`` (boxes, labels and scores per image).
+Task = Literal["classification", "detection"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class ModelEntry:
         recipe: default training recipe.
         min_img_size: smallest input side the architecture accepts; smaller inputs are resized up by the pipeline.
         description: one line shown by ``visionbench models``.
+        task: ``classification`` or ``detection``; decides the training task, its metrics and its run files.
     """
 
     name: str
@@ -52,6 +56,7 @@ class ModelEntry:
     recipe: Recipe = field(default_factory=Recipe)
     min_img_size: int = 1
     description: str = ""
+    task: Task = "classification"
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -66,6 +71,7 @@ def register_model(
     recipe: Recipe | None = None,
     min_img_size: int = 1,
     description: str = "",
+    task: Task = "classification",
     **kwargs: Any,
 ) -> ModelEntry:
     """Register a model variant; registering the same name twice, or a recipe override for a dataset that does not
@@ -86,6 +92,7 @@ def register_model(
         recipe=recipe or Recipe(),
         min_img_size=min_img_size,
         description=description,
+        task=task,
     )
     _REGISTRY[name] = entry
     return entry
@@ -101,13 +108,15 @@ def get_entry(name: str) -> ModelEntry:
         ) from None
 
 
-def list_models(pattern: str | None = None, *, engine: Engine | None = None) -> list[str]:
-    """Registered names, sorted, optionally filtered by a shell pattern (``resnet*``) and engine."""
+def list_models(pattern: str | None = None, *, engine: Engine | None = None, task: Task | None = None) -> list[str]:
+    """Registered names, sorted, optionally filtered by a shell pattern (``resnet*``), engine and task."""
     names = sorted(_REGISTRY)
     if pattern:
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
     if engine:
         names = [n for n in names if _REGISTRY[n].engine == engine]
+    if task:
+        names = [n for n in names if _REGISTRY[n].task == task]
     return names
 
 

@@ -97,6 +97,10 @@ def build_session(cfg: TrainConfig) -> Session:
     """Load the data, carve the validation split, resolve the recipe and the budget, build the model and backend."""
     cfg.validate()
     entry = get_entry(cfg.model)
+    if entry.task != "classification":
+        raise ConfigError(f"--model {cfg.model}: a {entry.task} model; training it through the pipeline needs a "
+                          f"detection dataset (scenes:NAME), which is not wired in yet; pick a classifier "
+                          f"(`visionbench models`)")
     if cfg.threads:
         from threadpoolctl import threadpool_limits
 
