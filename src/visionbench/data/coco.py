@@ -1,0 +1,495 @@
+"""COCO detection files: export a detection dataset, read one back (``coco:PATH``).
+
+Layout written by :func:`export_coco` (and read by :func:`read_coco` / :func:`load_coco_dataset`)::
+
+    FOLDER/images/<split>/<image id, 6 digits>.png
+    FOLDER/annotations/instances_<split>.json
+
+The JSON is COCO's "instances" format: ``images`` (``id``, ``file_name`` relative to ``images/<split>/``, ``width``,
+``height``), ``annotations`` (``id``, ``image_id``, ``category_id``, ``bbox = [x, y, w, h]`` in float pixels,
+``area = w * h``, ``iscrowd = 0``) and ``categories`` (``id``, ``name``), plus ``info`` holding the dataset's info
+(for digit scenes, the :class:`~visionbench.data.scenes.SceneConfig`). Image and annotation ids start at 1.
+
+Labels and category ids: COCO category ids conventionally start at 1, so the export writes ``category_id = label + 1``
+for labels ``0..K-1``. The reader maps the categories *sorted by id* to labels ``0..K-1`` (any ids, contiguous or not,
+as in COCO 2017's 80 classes numbered up to 90; ``info["category_ids"]`` keeps them), which undoes the export's shift.
+Boxes go ``x1, y1, x2, y2 -> x1, y1, x2 - x1, y2 - y1`` and back in float64, so float32 boxes round-trip exactly.
+
+The reader accepts any COCO instances JSON with its images folder. Annotations marked ``iscrowd`` are checked but
+left out of the targets (``info["crowd_skipped"]`` counts them). Images are decoded with Pillow: the set is grey
+(1 channel) when every image is grey, else RGB; images of different sizes give a list instead of one array. Each
+problem with the files is a one-line :class:`~visionbench.errors.DataError` naming the file and what is wrong.
+Files are written atomically (a temporary file in the same folder, then a rename); the JSON is written last.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from visionbench.data._detection import DetectionDataset, DetectionSplit, empty_target
+from visionbench.data._io import one_line
+from visionbench.errors import DataError
+
+__all__ = [
+    "CATEGORY_ID_OFFSET",
+    "CocoSet",
+    "export_coco",
+    "export_coco_split",
+    "read_coco",
+    "read_coco_split",
+    "load_coco_dataset",
+]
+
+#: ``category_id = label + CATEGORY_ID_OFFSET`` in exported files.
+CATEGORY_ID_OFFSET = 1
+#: Tolerance (pixels) when checking that a box lies inside its image (float rounding in foreign files).
+BOX_TOLERANCE = 1e-3
+_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+_FIX = "give a COCO instances JSON (images, annotations, categories) with its images folder"
+
+
+@dataclass
+class CocoSet:
+    """What :func:`read_coco` returns: one :class:`DetectionSplit` per annotation file, and the shared categories.
+
+    Attributes:
+        splits: split name (``train`` from ``instances_train.json``) -> the split.
+        classes: category names, index = label (categories sorted by id).
+        category_ids: the COCO id of each class.
+        info: the ``info`` object of the first file (for a visionbench export, the dataset's info is under
+            ``info["visionbench"]``).
+        source: the folder or JSON file read.
+        files: split name -> its JSON file.
+        crowd_skipped: split name -> number of ``iscrowd`` annotations left out.
+    """
+
+    splits: dict[str, DetectionSplit]
+    classes: list[str]
+    category_ids: list[int]
+    info: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+    crowd_skipped: dict[str, int] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------------- export
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise DataError(f"cannot export an image of shape {image.shape}: expected uint8 (1 or 3, H, W)")
+    arr = np.ascontiguousarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def export_coco_split(
+    split: DetectionSplit,
+    folder: str | Path,
+    split_name: str,
+    classes: Sequence[str],
+    info: dict[str, Any] | None = None,
+) -> Path:
+    """Write one split: ``images/<split_name>/*.png`` and ``annotations/instances_<split_name>.json``.
+
+    Args:
+        split: the images and targets (labels ``0..len(classes)-1``); ``DetectionSplit(images, targets)`` wraps raw
+            arrays.
+        folder: the export folder (created; files of the same names are replaced).
+        split_name: ``train``, ``test``...
+        classes: class names, index = label.
+        info: written as the JSON's ``info["visionbench"]``.
+
+    Returns:
+        The JSON file written.
+
+    Raises:
+        DataError: an image that is not uint8 (1 or 3, H, W), a label out of range, or an empty or inverted box.
+    """
+    from visionbench.runs import atomic_write_bytes, atomic_write_text
+
+    folder = Path(folder)
+    image_dir = folder / "images" / split_name
+    image_dir.mkdir(parents=True, exist_ok=True)
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for i in range(len(split)):
+        image = np.asarray(split.images[i])
+        height, width = int(image.shape[-2]), int(image.shape[-1])
+        image_id = i + 1
+        file_name = f"{image_id:06d}.png"
+        atomic_write_bytes(image_dir / file_name, _png_bytes(image))
+        images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
+        boxes = np.asarray(split.targets[i]["boxes"], np.float32).reshape(-1, 4)
+        labels = np.asarray(split.targets[i]["labels"]).reshape(-1)
+        if len(boxes) != len(labels):
+            raise DataError(f"cannot export image {i} of {split_name}: {len(boxes)} boxes but {len(labels)} labels")
+        for box, label in zip(boxes.tolist(), labels.tolist()):
+            x1, y1, x2, y2 = box  # Python floats holding the float32 values exactly
+            if not 0 <= label < len(classes):
+                raise DataError(
+                    f"cannot export image {i} of {split_name}: label {label} is not in 0..{len(classes) - 1}"
+                )
+            if not (x2 > x1 and y2 > y1):
+                raise DataError(
+                    f"cannot export image {i} of {split_name}: box {box} has no area (need x1 < x2, y1 < y2)"
+                )
+            w, h = x2 - x1, y2 - y1
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(label) + CATEGORY_ID_OFFSET,
+                    "bbox": [x1, y1, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": k + CATEGORY_ID_OFFSET, "name": str(name)} for k, name in enumerate(classes)]
+    doc = {
+        "info": {"description": f"visionbench export, split {split_name}", "visionbench": info or {}},
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+    json_path = folder / "annotations" / f"instances_{split_name}.json"
+    atomic_write_text(json_path, json.dumps(doc, default=_json_default) + "\n")
+    return json_path
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def export_coco(
+    data: DetectionDataset | DetectionSplit,
+    folder: str | Path,
+    classes: Sequence[str] | None = None,
+    *,
+    split: str = "train",
+) -> dict[str, Path]:
+    """Export a detection dataset (its ``train`` and ``test`` splits) or one split in the COCO format.
+
+    Args:
+        data: a :class:`DetectionDataset` (digit scenes...) or a single :class:`DetectionSplit`.
+        folder: the export folder.
+        classes: class names (default: the dataset's; required for a single split).
+        split: the name of a single split (ignored for a dataset).
+
+    Returns:
+        Split name -> the JSON file written.
+    """
+    if isinstance(data, DetectionDataset):
+        names = list(classes) if classes is not None else data.classes
+        info = {"name": data.name, "source": data.source, **data.info}
+        return {
+            name: export_coco_split(part, folder, name, names, info)
+            for name, part in (("train", data.train), ("test", data.test))
+        }
+    if classes is None:
+        raise DataError(f"export of a single split to {folder} needs the class names (classes=...)")
+    return {split: export_coco_split(data, folder, split, list(classes))}
+
+
+# ------------------------------------------------------------------------------------------------------------- read
+
+
+def _fail(path: Path, problem: str) -> DataError:
+    return DataError(f"{path}: {problem}; {_FIX}")
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({one_line(exc)}); {_FIX}") from exc
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"not valid JSON ({one_line(exc)})") from exc
+    if not isinstance(doc, dict):
+        raise _fail(path, f"the top level is a JSON {type(doc).__name__}, not an object")
+    return doc
+
+
+def _records(doc: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    if key not in doc:
+        raise _fail(path, f"missing key {key!r} at the top level")
+    items = doc[key]
+    if not isinstance(items, list):
+        raise _fail(path, f"{key!r} is a JSON {type(items).__name__}, not a list")
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _fail(path, f"{key}[{n}] is a JSON {type(item).__name__}, not an object")
+    return items
+
+
+def _require(path: Path, item: dict[str, Any], where: str, keys: Sequence[str]) -> None:
+    for key in keys:
+        if key not in item:
+            raise _fail(path, f"{where} has no {key!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ids(path: Path, items: list[dict[str, Any]], kind: str, singular: str) -> dict[int, int]:
+    """id -> position, after checking the ids are integers without duplicates."""
+    seen: dict[int, int] = {}
+    for n, item in enumerate(items):
+        value = item["id"]
+        if not _is_int(value):
+            raise _fail(path, f"{kind}[{n}] has id {value!r}, not an integer")
+        if value in seen:
+            raise _fail(path, f"duplicate {singular} id {value} ({kind}[{seen[value]}] and {kind}[{n}])")
+        seen[value] = n
+    return seen
+
+
+def _categories(path: Path, doc: dict[str, Any]) -> tuple[list[int], list[str]]:
+    cats = _records(doc, "categories", path)
+    for n, cat in enumerate(cats):
+        _require(path, cat, f"categories[{n}]", ("id", "name"))
+    _ids(path, cats, "categories", "category")
+    ordered = sorted(cats, key=lambda c: c["id"])
+    return [int(c["id"]) for c in ordered], [str(c["name"]) for c in ordered]
+
+
+def _bbox(path: Path, ann: dict[str, Any], where: str) -> tuple[float, float, float, float]:
+    bbox = ann["bbox"]
+    if (
+        not isinstance(bbox, list)
+        or len(bbox) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
+    ):
+        raise _fail(path, f"{where} has bbox {bbox!r}, not a list of 4 finite numbers [x, y, w, h]")
+    x, y, w, h = (float(v) for v in bbox)
+    if w <= 0 or h <= 0:
+        raise _fail(path, f"{where} has bbox {bbox} with a negative or zero width or height")
+    return x, y, w, h
+
+
+def _check_inside(path: Path, where: str, bbox: tuple[float, float, float, float], width: int, height: int) -> None:
+    x, y, w, h = bbox
+    tol = BOX_TOLERANCE
+    if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
+        raise _fail(path, f"{where} has bbox {list(bbox)} outside its {width}x{height} image")
+
+
+def _decode(path: Path, image_file: Path) -> np.ndarray:
+    """uint8 (1, H, W) for a grey file, else (3, H, W)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not image_file.is_file():
+        raise _fail(path, f"image file {image_file} does not exist")
+    try:
+        with Image.open(image_file) as img:
+            grey = img.mode in _GREY_MODES
+            arr = np.asarray(img.convert("L" if grey else "RGB"), np.uint8)
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as exc:
+        raise _fail(path, f"image file {image_file} is not a readable image ({one_line(exc)})") from exc
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _split_name(json_path: Path) -> str:
+    stem = json_path.stem
+    return stem[len("instances_") :] if stem.startswith("instances_") and len(stem) > len("instances_") else stem
+
+
+def _image_dir(json_path: Path, split: str, first_file: str | None) -> Path:
+    root = json_path.parent.parent if json_path.parent.name == "annotations" else json_path.parent
+    candidates = [root / "images" / split, root / split, root / "images", json_path.parent]
+    candidates = list(dict.fromkeys(candidates))  # without repeats, in order
+    if first_file is None:
+        return candidates[0]
+    for folder in candidates:
+        if (folder / first_file).is_file():
+            return folder
+    where = ", ".join(str(c) for c in candidates)
+    raise _fail(json_path, f"image file {first_file} not found in any of {where} (pass images_dir=)")
+
+
+def read_coco_split(
+    json_path: str | Path, images_dir: str | Path | None = None
+) -> tuple[DetectionSplit, list[str], list[int], dict[str, Any], int]:
+    """Read one COCO instances JSON and its images.
+
+    Args:
+        json_path: the annotation file.
+        images_dir: the folder ``file_name`` is relative to (default: the first of ``images/<split>/``,
+            ``<split>/``, ``images/`` beside the ``annotations/`` folder, then the JSON's own folder, that holds the
+            first image).
+
+    Returns:
+        (the split, class names, their category ids, the JSON's ``info`` object, crowd annotations skipped).
+
+    Raises:
+        DataError: one line naming the file and the problem (see the module docstring).
+    """
+    path = Path(json_path)
+    doc = _load_json(path)
+    images = _records(doc, "images", path)
+    annotations = _records(doc, "annotations", path)
+    for n, img in enumerate(images):
+        _require(path, img, f"images[{n}]", ("id", "file_name"))
+        if not isinstance(img["file_name"], str) or not img["file_name"]:
+            raise _fail(path, f"images[{n}] has file_name {img['file_name']!r}, not a file name")
+        for key in ("width", "height"):
+            if key in img and (not _is_int(img[key]) or img[key] <= 0):
+                raise _fail(path, f"images[{n}] has {key} {img[key]!r}, not a positive integer")
+    for n, ann in enumerate(annotations):
+        _require(path, ann, f"annotations[{n}]", ("id", "image_id", "category_id", "bbox"))
+    category_ids, classes = _categories(path, doc)
+    label_of = {cid: k for k, cid in enumerate(category_ids)}
+    image_pos = _ids(path, images, "images", "image")
+    _ids(path, annotations, "annotations", "annotation")
+
+    per_image: list[list[tuple[tuple[float, float, float, float], int]]] = [[] for _ in images]
+    crowd = 0
+    for ann in annotations:
+        where = f"annotation id {ann['id']}"
+        if ann["image_id"] not in image_pos:
+            raise _fail(path, f"{where} points at image id {ann['image_id']!r}, which is not in 'images'")
+        if ann["category_id"] not in label_of:
+            raise _fail(path, f"{where} points at category id {ann['category_id']!r}, which is not in 'categories'")
+        bbox = _bbox(path, ann, where)
+        img = images[image_pos[ann["image_id"]]]
+        if "width" in img and "height" in img:
+            _check_inside(path, where, bbox, img["width"], img["height"])
+        if ann.get("iscrowd", 0):
+            crowd += 1
+            continue
+        per_image[image_pos[ann["image_id"]]].append((bbox, label_of[ann["category_id"]]))
+
+    folder = (
+        Path(images_dir)
+        if images_dir is not None
+        else _image_dir(path, _split_name(path), images[0]["file_name"] if images else None)
+    )
+    arrays = []
+    for n, img in enumerate(images):
+        arr = _decode(path, folder / img["file_name"])
+        height, width = arr.shape[1:]
+        if (img.get("width", width), img.get("height", height)) != (width, height):
+            raise _fail(
+                path,
+                f"images[{n}] says {img.get('width')}x{img.get('height')} but {folder / img['file_name']} "
+                f"is {width}x{height}",
+            )
+        arrays.append(arr)
+    if any(a.shape[0] == 3 for a in arrays):
+        arrays = [np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a for a in arrays]
+
+    targets: list[dict[str, np.ndarray]] = []
+    for n, objects in enumerate(per_image):
+        height, width = arrays[n].shape[1:]
+        if objects:
+            for ann_box, _ in objects:
+                _check_inside(path, f"an annotation of images[{n}]", ann_box, width, height)
+            xywh = np.asarray([b for b, _ in objects], np.float64)
+            xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+            targets.append({"boxes": xyxy.astype(np.float32), "labels": np.asarray([k for _, k in objects], np.int64)})
+        else:
+            targets.append(empty_target())
+    same_size = len({a.shape for a in arrays}) <= 1
+    if not arrays:
+        stacked: Any = np.zeros((0, 1, 0, 0), np.uint8)
+    else:
+        stacked = np.stack(arrays) if same_size else arrays
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    return DetectionSplit(stacked, targets), classes, category_ids, info, crowd
+
+
+def read_coco(path: str | Path, *, images_dir: str | Path | None = None) -> CocoSet:
+    """Read a COCO export folder (every ``annotations/instances_<split>.json``) or a single instances JSON.
+
+    Args:
+        path: a folder holding ``annotations/instances_*.json`` (or ``instances_*.json`` directly), or a JSON file.
+        images_dir: for a single JSON, the folder its ``file_name`` entries are relative to (default: guessed, see
+            :func:`read_coco_split`).
+
+    Raises:
+        DataError: missing files, a bad file (one line naming it), or splits whose categories differ.
+    """
+    path = Path(path).expanduser()
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted((path / "annotations").glob("instances_*.json")) or sorted(path.glob("instances_*.json"))
+        if not files:
+            raise DataError(f"{path}: no annotations/instances_<split>.json (COCO instances files); {_FIX}")
+    else:
+        raise DataError(f"{path}: no such file or folder; {_FIX}")
+    out = CocoSet({}, [], [], source=str(path))
+    for n, json_file in enumerate(files):
+        split, classes, category_ids, info, crowd = read_coco_split(json_file, images_dir if path.is_file() else None)
+        if n == 0:
+            out.classes, out.category_ids, out.info = classes, category_ids, info
+        elif (classes, category_ids) != (out.classes, out.category_ids):
+            raise _fail(json_file, f"its categories differ from those of {files[0].name}")
+        name = _split_name(json_file)
+        out.splits[name] = split
+        out.files[name] = str(json_file)
+        out.crowd_skipped[name] = crowd
+    return out
+
+
+def _pick(names: Sequence[str], wanted: Sequence[str]) -> str | None:
+    for want in wanted:
+        if want in names:
+            return want
+    for want in wanted:
+        matches = [n for n in names if n.startswith(want)]  # train2017, val2017
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def load_coco_dataset(path: str | Path, data_dir: str | Path | None = None) -> DetectionDataset:
+    """``coco:PATH``: a COCO folder with a train split and a test (or val) split, as a :class:`DetectionDataset`.
+
+    Args:
+        path: the folder (``annotations/instances_train.json`` and ``instances_test.json`` or ``instances_val.json``;
+            ``train2017`` / ``val2017`` names work too).
+        data_dir: a relative ``path`` that does not exist is looked for under this folder.
+
+    Raises:
+        DataError: the folder is missing, lacks a train or a test split, or a file is bad.
+    """
+    root = Path(path).expanduser()
+    if not root.exists() and data_dir is not None and (Path(data_dir) / path).exists():
+        root = Path(data_dir) / path
+    if not root.is_dir():
+        raise DataError(f"coco:{path}: folder {root} does not exist; {_FIX}")
+    root = root.resolve()
+    coco = read_coco(root)
+    names = list(coco.splits)
+    train = _pick(names, ("train",))
+    test = _pick([n for n in names if n != train], ("test", "val"))
+    if train is None or test is None:
+        raise DataError(
+            f"{root}: COCO splits found: {', '.join(names)}; need annotations/instances_train.json and "
+            "instances_test.json (or instances_val.json)"
+        )
+    info = {
+        "format": "coco",
+        "splits": {"train": train, "test": test},
+        "category_ids": coco.category_ids,
+        "crowd_skipped": {"train": coco.crowd_skipped[train], "test": coco.crowd_skipped[test]},
+        "coco_info": coco.info,
+    }
+    return DetectionDataset(f"coco:{root}", coco.splits[train], coco.splits[test], coco.classes, str(root), info)
