@@ -67,7 +67,7 @@ margin:0 auto;max-width:64rem;padding:1rem}
 h1{font-size:1.6rem;line-height:1.25;margin:.5rem 0 1rem}
 h2{font-size:1.25rem;margin:2rem 0 .5rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 h3{font-size:1.05rem;margin:1.2rem 0 .4rem}
-p,li{overflow-wrap:anywhere}
+h1,h2,h3,p,li,figcaption,caption{overflow-wrap:anywhere}
 .lead{font-size:1.05rem;color:#333}
 .wrap{overflow-x:auto;max-width:100%;margin:.5rem 0 1rem}
 table{border-collapse:collapse;font-size:.9rem;font-variant-numeric:tabular-nums}
