@@ -8,13 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from visionbench.data._base import Dataset, DatasetStatus, Split
-from visionbench.data._catalog import dataset_status, download_dataset, list_datasets, load_dataset
+from visionbench.data._catalog import canonical_name, dataset_status, download_dataset, list_datasets, load_dataset
+from visionbench.data._detection import DetectionDataset, DetectionSplit
+from visionbench.data.scenes import SceneConfig
 from visionbench.data.splits import stratified_indices, train_val_split
 
 __all__ = [
     "Dataset",
     "Split",
     "DatasetStatus",
+    "DetectionDataset",
+    "DetectionSplit",
+    "SceneConfig",
+    "canonical_name",
     "load_dataset",
     "list_datasets",
     "dataset_status",

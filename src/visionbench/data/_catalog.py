@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from visionbench.data._base import Dataset, DatasetStatus
+from visionbench.data._detection import DetectionDataset
 from visionbench.data._search import FileSet, Found, candidate_dirs, match_fileset, search_roots
 from visionbench.data.idx import idx_count, idx_filesets
 from visionbench.data.imagefolder import imagefolder_status, load_imagefolder
@@ -184,23 +185,42 @@ def list_datasets() -> list[str]:
     return list(SPECS)
 
 
+SCENES_PREFIX = "scenes:"
+COCO_PREFIX = "coco:"
+
+
 def canonical_name(name: str) -> str:
     """The catalogue name for ``name`` (case, ``_`` and common aliases are forgiven).
 
+    ``scenes:BASE`` becomes ``scenes:`` + the canonical name of its classification source (``scenes:FMNIST`` ->
+    ``scenes:fashion-mnist``); ``imagefolder:PATH`` and ``coco:PATH`` are kept as given.
+
     Raises:
-        ConfigError: unknown name, with close names suggested.
+        ConfigError: unknown name, with close names suggested; a prefix without its source or folder.
     """
     if name.startswith("imagefolder:"):
         if not name[len("imagefolder:") :].strip():
             raise ConfigError("imagefolder: needs a folder, as in imagefolder:/path/to/tree")
         return name
+    if name.startswith(COCO_PREFIX):
+        if not name[len(COCO_PREFIX) :].strip():
+            raise ConfigError("coco: needs a folder, as in coco:/path/to/export (annotations/instances_*.json)")
+        return name
+    if name.strip().lower().startswith(SCENES_PREFIX):
+        base = name.strip()[len(SCENES_PREFIX) :].strip()
+        if not base:
+            raise ConfigError("scenes: needs a source dataset, as in scenes:fashion-mnist or scenes:digits")
+        if base.lower().startswith((SCENES_PREFIX, COCO_PREFIX)):
+            raise ConfigError(f"{name!r}: scenes are made from a classification dataset, as in scenes:digits")
+        return SCENES_PREFIX + canonical_name(base)
     key = name.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, _ALIASES.get(key.replace("-", ""), key))
     if key in SPECS:
         return key
     choices = [*SPECS, *_ALIASES]
     raise ConfigError(
-        f"unknown dataset {name!r}{suggest(key, choices)}; choose one of {', '.join(SPECS)} or imagefolder:PATH"
+        f"unknown dataset {name!r}{suggest(key, choices)}; choose one of {', '.join(SPECS)}, imagefolder:PATH, "
+        "scenes:NAME or coco:PATH"
     )
 
 
@@ -258,6 +278,14 @@ def _load_found(spec: DatasetSpec, found: Found) -> Dataset:
     return load_cifar(spec.name, found, coarse=spec.name.endswith("-coarse"), fix=fix)
 
 
+def _no_options(name: str, options: dict[str, Any] | None) -> None:
+    if options:
+        first = next(iter(options))
+        raise ConfigError(
+            f"--dataset-option {first}: dataset {name} takes no options (only scenes:NAME does); drop the option"
+        )
+
+
 def load_dataset(
     name: str,
     *,
@@ -265,22 +293,37 @@ def load_dataset(
     download: bool = False,
     img_size: int | None = None,
     memory_budget: int | None = None,
-) -> Dataset:
+    options: dict[str, Any] | None = None,
+) -> Dataset | DetectionDataset:
     """Load a dataset by name.
 
     Args:
-        name: a name from :func:`list_datasets` or ``imagefolder:PATH``.
+        name: a name from :func:`list_datasets`, ``imagefolder:PATH``, ``scenes:NAME`` (digit scenes composed from
+            the classification dataset NAME, a :class:`DetectionDataset`) or ``coco:PATH`` (a COCO folder with a
+            train and a test or val split, a :class:`DetectionDataset`).
         data_dir: searched first, before ``$VISIONBENCH_DATA``, the user cache and system paths.
         download: fetch the files into the cache (checksums verified) when they are not found.
         img_size: image side for ``imagefolder`` (default 32); ignored by the other sets.
         memory_budget: bytes above which ``imagefolder`` stays on disk (default 2 GiB or
             ``$VISIONBENCH_MEMORY_BUDGET``).
+        options: for ``scenes:NAME``, :class:`~visionbench.data.scenes.SceneConfig` fields (``train_scenes``,
+            ``canvas``...); the other names take none.
 
     Raises:
-        ConfigError: unknown name.
+        ConfigError: unknown name, bad scene options, or options given to a name that takes none.
         DataError: files missing, corrupt, or of the wrong structure.
     """
     key = canonical_name(name)
+    if key.startswith(SCENES_PREFIX):
+        from visionbench.data.scenes import SceneConfig, load_scenes_dataset
+
+        cfg = SceneConfig.from_dict(options or {})
+        return load_scenes_dataset(key[len(SCENES_PREFIX) :], data_dir, cfg, download=download)
+    _no_options(key, options)
+    if key.startswith(COCO_PREFIX):
+        from visionbench.data.coco import load_coco_dataset
+
+        return load_coco_dataset(key[len(COCO_PREFIX) :], data_dir)
     if key.startswith("imagefolder:"):
         return load_imagefolder(
             key[len("imagefolder:") :], img_size=img_size, data_dir=data_dir, memory_budget=memory_budget
