@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from visionbench.studies._runner import run_study
-from visionbench.studies.diy_autoencoder import (
+from visionbench.studies.diy_autoencoder._model import (
     AE_EPOCHS_QUICK,
     _ae_checkpoints,
     _purity,
