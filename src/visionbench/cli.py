@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Literal, NoReturn, get_args, get_origin
 
+from visionbench import _cli_views as views
 from visionbench.errors import ConfigError, VisionbenchError
 from visionbench.train.config import BUDGET_OPTIONS, RECIPE_FIELDS, TrainConfig, field_types
 
@@ -39,14 +40,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}{hint}\n")
 
 
-def _model_kwarg(text: str) -> tuple[str, Any]:
-    if "=" not in text or not text.split("=", 1)[0].strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. --model-arg dropout=0.1 (got {text!r})")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip().replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip().replace("-", "_"), value
+def _key_value(example: str) -> Any:
+    """A parser of ``KEY=VALUE`` arguments (the value read as JSON when it is JSON, else kept as text)."""
+
+    def parse(text: str) -> tuple[str, Any]:
+        if "=" not in text or not text.split("=", 1)[0].strip():
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. {example} (got {text!r})")
+        key, value = text.split("=", 1)
+        try:
+            return key.strip().replace("-", "_"), json.loads(value)
+        except json.JSONDecodeError:
+            return key.strip().replace("-", "_"), value
+
+    parse.__name__ = "KEY=VALUE"
+    return parse
 
 
 def _int_list(text: str) -> list[int]:
@@ -93,7 +100,8 @@ _FLAG_HELP: dict[str, tuple[str, str]] = {
     "backbone_lr_scale": (_MODEL, "learning-rate factor for all but the classifier head"),
 }
 #: TrainConfig fields the CLI sets from flags (everything but what the program fills in itself).
-_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model_kwargs", "command"))
+_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig)
+                    if f.name not in ("model_kwargs", "dataset_options", "command"))
 #: The flags `compare` takes: the data and budget group (the recipes' hyper-parameters stay per model).
 _COMPARE_KEYS = tuple(k for k, (group, _) in _FLAG_HELP.items() if group == _DATA)
 
@@ -143,14 +151,18 @@ def _add_training_flags(p: argparse.ArgumentParser, *, full: bool) -> None:
                                        help="parent folder of the comparison directory (default: comparisons)")
             continue
         _add_field_flag(groups[group], name, help_)
+    groups[_DATA].add_argument("--dataset-option", action="append",
+                               type=_key_value("--dataset-option train_scenes=2000"), default=[],
+                               metavar="KEY=VALUE", help="option of a generated dataset, e.g. train_scenes=2000 for "
+                                                         "scenes:NAME (JSON value), repeatable")
     if not full:
         return
     t = groups[_MODEL]
     t.add_argument("--weights", help="'imagenet' or a torchvision-format state dict file (AlexNet/VGG)")
     t.add_argument("--init-from", metavar="RUN_DIR", help="initialise from an earlier run of the same architecture")
     t.add_argument("--freeze", help="none | features | all-but-last-K")
-    t.add_argument("--model-arg", action="append", type=_model_kwarg, default=[], metavar="KEY=VALUE",
-                   help="extra model builder argument (JSON value), repeatable")
+    t.add_argument("--model-arg", action="append", type=_key_value("--model-arg dropout=0.1"), default=[],
+                   metavar="KEY=VALUE", help="extra model builder argument (JSON value), repeatable")
 
 
 def _train_config(args: argparse.Namespace) -> Any:
@@ -170,6 +182,10 @@ def _train_config(args: argparse.Namespace) -> Any:
             model_kwargs[key] = getattr(args, key)
     model_kwargs.update(dict(getattr(args, "model_arg", []) or []))
     values["model_kwargs"] = model_kwargs
+    dataset_options = values.pop("dataset_options", None) or {}
+    if not isinstance(dataset_options, dict):
+        raise ConfigError(f"--config {args.config}: dataset_options must be a mapping, e.g. {{train_scenes: 2000}}")
+    values["dataset_options"] = {**dataset_options, **dict(getattr(args, "dataset_option", []) or [])}
     values["command"] = "visionbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     # A flag's budget replaces the config file's (--epochs on the command line beats steps: in the file).
     if any(getattr(args, k, None) is not None for k in BUDGET_OPTIONS):
@@ -188,6 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra = [k for k in _TRAIN_KEYS + ("config", "weights", "init_from", "freeze")
                  if k not in ("quiet", "model") and getattr(args, k, None) is not None]
         extra += ["model_arg"] if args.model_arg else []
+        extra += ["dataset_option"] if args.dataset_option else []
         if extra:
             flag = "--" + extra[0].replace("_", "-")
             raise ConfigError(f"--resume continues a run with its saved configuration; drop {flag} (or start a new "
@@ -205,8 +222,7 @@ def _report_run(result: Any) -> int:
     r = result.results
     if result.status == "completed":
         print(f"run: {result.run_dir}")
-        print(f"test accuracy {r['test_accuracy']:.2%}  macro-F1 {r['test_macro_f1']:.2%}  loss {r['test_loss']:.4f}"
-              f"  ({r['steps']} steps, {r['epochs_completed']} epochs, {r['train_seconds']:.1f}s)")
+        print(f"{views.test_line(r)}  ({r['steps']} steps, {r['epochs_completed']} epochs, {r['train_seconds']:.1f}s)")
         return 0
     print(f"error: {result.message}", file=sys.stderr)
     return 130 if result.status == "interrupted" else 1
@@ -216,9 +232,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from visionbench.train import evaluate_run
 
     r = evaluate_run(args.run_dir)
-    top5 = f"  top-5 {r['test_top5_accuracy']:.2%}" if r.get("test_top5_accuracy") is not None else ""
-    print(f"{args.run_dir}: test accuracy {r['test_accuracy']:.2%}  macro-F1 {r['test_macro_f1']:.2%}  "
-          f"loss {r['test_loss']:.4f}{top5}")
+    print(f"{args.run_dir}: {views.test_line(r, top5=True)}")
     return 0
 
 
@@ -226,16 +240,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from visionbench.studies.compare import CompareConfig, compare_runs, run_comparison
     from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 
-    console = _console(args.wide)
+    console = views.console(args.wide)
     bare = not args.run_dirs and all(getattr(args, k, None) is None for k in ("dataset", "models", "resume",
                                                                               *_COMPARE_KEYS)
-                                     if k not in ("quiet", "output_dir"))
+                                     if k not in ("quiet", "output_dir")) and not args.dataset_option
     if bare:  # the main job is the `main` study
         return _run_study(console, "main", seeds=args.seeds, out=args.output_dir or "studies", quiet=bool(args.quiet),
                           wide=args.wide)
     if args.run_dirs:
         bad = [k for k in ("dataset", "models", "seeds", "resume", *_COMPARE_KEYS)
                if k not in ("output_dir", "quiet") and getattr(args, k, None) is not None]
+        bad += ["dataset_option"] if args.dataset_option else []
         if bad:
             raise ConfigError(f"--{bad[0].replace('_', '-')} trains new runs; it cannot be combined with existing "
                               f"RUN_DIRs (compare those as they are, or drop the run directories)")
@@ -243,6 +258,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         overrides = {k: getattr(args, k) for k in _COMPARE_KEYS
                      if k not in (*BUDGET_OPTIONS, "output_dir") and getattr(args, k) is not None}
+        if args.dataset_option:
+            overrides["dataset_options"] = dict(args.dataset_option)
         cc = CompareConfig(
             dataset=args.dataset or "digits",
             models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else MAIN_JOB_MODELS,
@@ -257,22 +274,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             console.print(f"[bold][{i}/{total}][/bold] {model} (seed {seed})", highlight=False)
 
         result = run_comparison(cc, resume=args.resume, on_run=announce)
-    _print_report(console, result.report, result.out_dir, args.wide)
+    views.print_comparison(console, result.report, result.out_dir, args.wide)
     failed = [r for r in result.runs if getattr(r, "status", "completed") == "failed"]
     if failed:
         print(f"error: {len(failed)} of {len(result.runs)} runs failed (see the table and "
               f"{result.out_dir / 'comparison.md'})", file=sys.stderr)
         return 1
     return 0
-
-
-def _print_report(console: Any, report: dict[str, Any], out_dir: Any, wide: bool) -> None:
-    from visionbench.report.build import render_table_rich
-
-    console.print(render_table_rich(report["summary"], wide=wide, width=console.width))
-    for warning in report.get("warnings", []):
-        console.print(f"warning: {warning}", highlight=False, markup=False)
-    console.print(f"report: {out_dir / 'comparison.html'} (and comparison.md)", highlight=False)
 
 
 def _command_line() -> str:
@@ -287,50 +295,16 @@ def _run_study(console: Any, name: str, *, wide: bool = False, **options: Any) -
 
     result = run_study(name, command=_command_line(), on_part=on_part,
                        echo=lambda m: console.print(m, highlight=False, markup=False), **options)
-    _print_study(console, result.summary, result.out_dir, wide)
+    views.print_study(console, result.summary, result.out_dir, wide)
     return 0
 
 
-def _print_study(console: Any, summary: dict[str, Any], out_dir: Any, wide: bool) -> None:
-    """The study's numbers beside the document's, as a terminal table, then where the reports are."""
-    from rich.table import Table
-
-    from visionbench.report.html import fmt
-
-    comparison = out_dir / "comparison" / "comparison_summary.json"
-    if comparison.is_file():  # a study that trained a comparison: its table, as `compare` prints it
-        from visionbench.report.build import render_table_rich
-
-        rows = json.loads(comparison.read_text(encoding="utf-8"))["summary"]
-        console.print(render_table_rich(rows, wide=wide, width=console.width))
-    else:
-        table = Table(title=summary["title"], title_justify="left")
-        for col in ("quantity", "ours", "document", "diff."):
-            table.add_column(col, justify="left" if col == "quantity" else "right",
-                             no_wrap=col != "quantity")
-        for r in summary["rows"]:
-            ours = "n/a" if r["ours"] is None else fmt(r["ours"]) + (f" ±{fmt(r['std'])}" if r["std"] else "")
-            diff = "" if r["difference"] is None else f"{r['difference']:+.3f}"
-            table.add_row(r["label"], ours, fmt(r["reference"]) if r["reference"] is not None else "", diff)
-        console.print(table)
-    console.print(f"report: {out_dir / 'report.html'} (and report.md, summary.json)", highlight=False)
-
-
 def cmd_study(args: argparse.Namespace) -> int:
-    console = _console(getattr(args, "wide", False))
+    console = views.console(getattr(args, "wide", False))
     if args.study_command == "list":
-        from rich.table import Table
-
         from visionbench.studies import list_studies
 
-        table = Table(title="studies (times measured on a 2-core CPU)", title_justify="left")
-        for col in ("name", "reproduces", "full", "--quick", "what it does"):
-            table.add_column(col, justify="right" if col in ("full", "--quick") else "left",
-                             no_wrap=col in ("name", "full", "--quick"))
-        for s in list_studies():
-            table.add_row(s.name, f"{s.document}: {s.section}", _duration(s.seconds), _duration(s.seconds_quick),
-                          s.description)
-        console.print(table)
+        views.print_studies(console, list_studies())
         return 0
     if args.study_command == "report":
         from pathlib import Path
@@ -338,18 +312,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         from visionbench.studies import rebuild_study_report
 
         summary = rebuild_study_report(args.study_dir)
-        _print_study(console, summary, Path(args.study_dir), args.wide)
+        views.print_study(console, summary, Path(args.study_dir), args.wide)
         return 0
     return _run_study(console, args.name, quick=args.quick, seeds=args.seeds, dataset=args.dataset,
                       data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -358,85 +324,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     from visionbench.report import rebuild_report
 
     report = rebuild_report(args.comparison_dir, allow_mixed=True if args.allow_mixed else None)
-    _print_report(_console(args.wide), report, Path(args.comparison_dir), args.wide)
+    views.print_comparison(views.console(args.wide), report, Path(args.comparison_dir), args.wide)
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from visionbench.models import get_entry, list_models
+    from visionbench.models import list_models
 
     names = list_models(args.pattern)
     if not names:
         raise ConfigError(f"no model matches {args.pattern!r}; `visionbench models` lists them all")
     if args.dataset:
         return _models_for_dataset(names, args.dataset, args.data_dir, args.max_train_samples)
-    table = Table(title="registered models")
-    for col in ("name", "family", "engine", "recipe", "description"):
-        table.add_column(col)
-    for name in names:
-        e = get_entry(name)
-        r = e.recipe
-        budget = f"{r.steps} steps, >= {r.min_epochs} ep" + (f", <= {r.max_epochs} ep" if r.max_epochs else "")
-        table.add_row(name, e.family, e.engine, f"{budget}; {r.optimizer} lr {r.lr:g}, {r.schedule}", e.description)
-    _console().print(table)
+    views.print_models(views.console(), names)
     return 0
 
 
 def _models_for_dataset(names: list[str], dataset: str, data_dir: str | None, cap: int | None) -> int:
     """The recipe each model actually gets on ``dataset``: budget in steps and passes, batch, lr, schedule."""
-    from rich.table import Table
-
     from visionbench.data import dataset_status
-    from visionbench.models import get_entry
-    from visionbench.train.budget import plan_from_recipe
 
     status = dataset_status(dataset, data_dir=data_dir)
     if status.train_size is None:
         raise ConfigError(f"--dataset {dataset}: its size is not known without its files; {status.how_to_get}")
     n_total = min(status.train_size, cap) if cap else status.train_size
-    n_train = n_total - math.ceil(n_total * TrainConfig.val_split)  # as the validation split carves it
-    side = status.image_shape[-1]
-    table = Table(title=f"recipes on {status.name}: {n_train:,} training images after the validation split")
-    table.add_column("model", no_wrap=True, min_width=max(len(n) for n in names))
-    for col in ("steps", "epochs", "batch", "optimizer, lr", "schedule", "warm-up", "augment"):
-        table.add_column(col, justify="right" if col in ("steps", "epochs", "batch", "warm-up") else "left")
-    for name in names:
-        r = get_entry(name).recipe.for_dataset(status.name, side)
-        b = plan_from_recipe(r, n_train)
-        table.add_row(name, f"{b.steps:,}", f"{b.steps / b.steps_per_epoch:.1f}", str(r.batch_size),
-                      f"{r.optimizer} {r.lr:g}", r.schedule, str(b.warmup_steps), r.augment)
-    _console().print(table)
+    views.print_recipes(views.console(), names, status, n_total, TrainConfig.val_split)
     return 0
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from visionbench.data import dataset_status, list_datasets
 
-    table = Table(title="datasets")
-    for col in ("name", "status", "where / how to get it", "train", "test", "classes", "shape"):
-        table.add_column(col)
-    for name in list_datasets():
-        s = dataset_status(name, data_dir=args.data_dir)
-        table.add_row(name, "found" if s.found else "not found", str(s.path) if s.found else s.how_to_get,
-                      _fmt(s.train_size), _fmt(s.test_size), _fmt(s.num_classes),
-                      "x".join(map(str, s.image_shape)) if s.image_shape else "")
-    _console().print(table)
+    views.print_datasets(views.console(),
+                         [(name, dataset_status(name, data_dir=args.data_dir)) for name in list_datasets()])
     return 0
-
-
-def _console(wide: bool = False) -> Any:
-    from rich.console import Console
-
-    # A terminal keeps its width (the tables drop columns to fit it); --wide gets room for every column.
-    return Console(width=240) if wide else Console()
-
-
-def _fmt(value: Any) -> str:
-    return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def cmd_download(args: argparse.Namespace) -> int:

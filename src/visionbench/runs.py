@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def write_history(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> None:
-    """Write the per-epoch history as CSV, atomically (the whole file each time)."""
+def write_history(path: str | os.PathLike[str], rows: list[dict[str, Any]],
+                  fields: Sequence[str] = HISTORY_FIELDS) -> None:
+    """Write the per-epoch history as CSV, atomically (the whole file each time); ``fields`` are the task's columns
+    (the classification ones by default)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(row)

@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 
 from visionbench.train.progress import EpochProgress
+from visionbench.train.tasks import ClassificationTask
 
 
 @pytest.mark.parametrize("width", [80, 120])
@@ -16,9 +17,10 @@ def test_progress_line_fits_the_terminal(width):
     console = Console(file=out, width=width, force_terminal=True, color_system=None, record=True)
     progress = EpochProgress(enabled=True, console=console)
     progress.start(123, 400, 4219)
-    progress.update(2000, 0.123456, 0.98765, 123456.0)
-    progress.finish({"train_loss": 0.123456, "train_acc": 0.98765, "val_loss": 0.2, "val_acc": 0.97531,
-                     "seconds": 1234.5})
+    task = ClassificationTask()
+    progress.update(2000, task.progress(0.123456, {"correct": 98765.0}, 100000), 123456.0)
+    progress.finish(task.short({"train_loss": 0.123456, "train_acc": 0.98765, "val_loss": 0.2, "val_acc": 0.97531}),
+                    1234.5)
     # What the live display draws, rendered once into a plain console of the same width.
     table = progress._progress.make_tasks_table(progress._progress.tasks)
     progress.close()

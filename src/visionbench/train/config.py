@@ -31,7 +31,10 @@ class TrainConfig:
 
     Attributes:
         model: registered model name.
-        dataset: dataset name (``digits``, ``fashion-mnist``, ``cifar10``, ``imagefolder:PATH``...).
+        dataset: dataset name (``digits``, ``fashion-mnist``, ``cifar10``, ``imagefolder:PATH``, ``scenes:BASE``,
+            ``coco:PATH``...).
+        dataset_options: options of a generated dataset (for ``scenes:BASE``: the
+            :class:`~visionbench.data.scenes.SceneConfig` fields, such as ``train_scenes`` or ``canvas``).
         data_dir: where to look for the dataset's files first.
         download: fetch the dataset from its canonical URLs when it is not found.
         epochs: full passes over the training split (None: the recipe's budget, counted in steps).
@@ -60,6 +63,7 @@ class TrainConfig:
 
     model: str = "cnn"
     dataset: str = "digits"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
     download: bool = False
     epochs: int | None = None

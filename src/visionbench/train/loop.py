@@ -24,7 +24,6 @@ import torch
 
 from visionbench import costs
 from visionbench.errors import RunError
-from visionbench.metrics import classification_metrics
 from visionbench.runs import Run, checkpoint_path, new_run_dir, read_run, unique_dir, write_history, write_json
 from visionbench.train.budget import plan_from_recipe, steps_for_time
 from visionbench.train.config import TrainConfig
@@ -52,19 +51,9 @@ def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
-def evaluate_split(session: Session, images: Any, labels: np.ndarray) -> tuple[dict[str, Any], float]:
-    """Metrics of the current weights on a split, and the seconds the forward passes took."""
-    backend = session.backend
-    backend.eval_mode()
-    bs = session.cfg.eval_batch_size
-    chunks = []
-    start = time.perf_counter()
-    for i in range(0, len(labels), bs):
-        x, _ = session.batch(images[i : i + bs], labels[i : i + bs])
-        chunks.append(backend.predict(x))
-    seconds = time.perf_counter() - start
-    logits = np.concatenate(chunks) if chunks else np.zeros((0, session.dataset.num_classes), np.float32)
-    return classification_metrics(logits, np.asarray(labels), session.dataset.num_classes), seconds
+def evaluate_split(session: Session, split: Any) -> tuple[dict[str, Any], float]:
+    """Metrics of the current weights on a split (as the session's task scores it), and the seconds it took."""
+    return session.task.evaluate(session, split)
 
 
 def _setup_logging(run_dir: Path, quiet: bool) -> logging.Handler:
@@ -116,7 +105,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
     cfg = session.cfg
     backend = session.backend
 
-    start_epoch, history, best = 1, [], {"val_acc": -1.0, "epoch": 0}
+    start_epoch, history, best = 1, [], {session.task.monitor: -1.0, "epoch": 0}
     if run_dir is None:
         run_dir = (unique_dir(cfg.output_dir, cfg.run_name) if cfg.run_name
                    else new_run_dir(cfg.output_dir, cfg.model, session.dataset.name))
@@ -163,11 +152,11 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
 
 def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[str, Any]],
          best: dict[str, Any], baseline_mb: float | None = None) -> TrainResult:
-    cfg, backend, budget = session.cfg, session.backend, session.budget
+    cfg, backend, budget, task = session.cfg, session.backend, session.budget, session.task
     assert budget is not None and cfg.batch_size and cfg.lr and cfg.schedule is not None
     n_train = len(session.train)
     steps_per_epoch, total_steps, n_epochs = budget.steps_per_epoch, budget.steps, budget.epochs
-    images, labels = session.train.images, session.train.labels
+    history_path = run_dir / "history.csv"
     train_seconds = sum(float(r.get("seconds", 0.0)) for r in history)
     best_weights = None
     best_path = _checkpoint_path(run_dir, "best", session)
@@ -185,7 +174,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
             gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1))
             backend.reseed(_epoch_seed(cfg.seed, epoch, 2))
             backend.train_mode()
-            loss_sum, correct, seen = 0.0, 0, 0
+            loss_sum, seen, stats = 0.0, 0, {}
             t0 = time.perf_counter()
             epoch_steps = min(steps_per_epoch, total_steps - (epoch - 1) * steps_per_epoch)  # the last may be partial
             progress.start(epoch, n_epochs, epoch_steps)
@@ -194,8 +183,8 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                 lr = lr_at(global_step, total_steps, cfg.lr, cfg.schedule, budget.warmup_steps)
                 backend.set_lr(lr)
                 idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-                x, y = session.batch(images[idx], labels[idx], gen)
-                loss, ok = backend.train_step(x, y)
+                x, y = task.batch(session, session.train, idx, gen)
+                loss, step_stats = backend.train_step(x, y)
                 if not math.isfinite(loss):
                     status = "diverged"
                     message = (f"training diverged: loss is {loss} at epoch {epoch}, step {step + 1}/"
@@ -203,22 +192,21 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                                f"good checkpoint is kept in {run_dir / 'checkpoints'}")
                     raise _Diverged
                 loss_sum += loss * len(idx)
-                correct += ok
                 seen += len(idx)
-                progress.update(step + 1, loss_sum / seen, correct / seen, seen / (time.perf_counter() - t0))
+                for key, value in step_stats.items():
+                    stats[key] = stats.get(key, 0.0) + value
+                progress.update(step + 1, task.progress(loss_sum / seen, stats, seen),
+                                seen / (time.perf_counter() - t0))
             seconds = time.perf_counter() - t0
             train_seconds += seconds
-            val_metrics, _ = evaluate_split(session, session.val.images, session.val.labels)
-            row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-                   "val_loss": val_metrics["loss"], "val_acc": val_metrics["accuracy"], "lr": lr,
+            val_metrics, _ = task.evaluate(session, session.val)
+            row = {"epoch": epoch, **task.train_row(loss_sum, stats, seen), **task.val_row(val_metrics), "lr": lr,
                    "seconds": round(seconds, 4), "steps": epoch_steps}
             history.append(row)
-            progress.finish(row)
-            log.info("epoch %d/%d train_loss %.4f train_acc %.4f val_loss %s val_acc %.4f lr %.3g %.1fs", epoch,
-                     n_epochs, row["train_loss"], row["train_acc"], _fmt_loss(row["val_loss"]), row["val_acc"], lr,
-                     seconds)
-            if row["val_acc"] > best["val_acc"]:
-                best = {"val_acc": row["val_acc"], "epoch": epoch}
+            progress.finish(task.short(row), seconds)
+            log.info("epoch %d/%d %s lr %.3g %.1fs", epoch, n_epochs, task.summary(row), lr, seconds)
+            if row[task.monitor] > best[task.monitor]:
+                best = {task.monitor: row[task.monitor], "epoch": epoch}
                 best_weights = backend.weights()
                 backend.save(best_path, {"epoch": epoch, "best": best, "history": history})
             now = time.monotonic()
@@ -226,7 +214,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
             # thousands of sub-second epochs, whose checkpoints would cost more than the training. Resume stays
             # exact: it replays from the last checkpointed epoch with the same per-epoch seeds.
             if epoch == n_epochs or now - last_save >= CHECKPOINT_EVERY_SECONDS:
-                write_history(run_dir / "history.csv", history)
+                write_history(history_path, history, task.history_fields)
                 backend.save(_checkpoint_path(run_dir, "last", session),
                              {"epoch": epoch, "best": best, "history": history})
                 last_save, saved_epoch = now, epoch
@@ -239,7 +227,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
         log.warning(message)
     finally:
         progress.close()
-        write_history(run_dir / "history.csv", history)  # every finished epoch, checkpointed or not
+        write_history(history_path, history, task.history_fields)  # every finished epoch, checkpointed or not
 
     results = _final_results(session, run_dir, status, history, best, best_weights, train_seconds, baseline_mb)
     write_json(run_dir / "results.json", results)
@@ -280,7 +268,7 @@ def plan_time_budget(session: Session) -> Session:
     while step < PROBE_WARMUP_STEPS + PROBE_MAX_STEPS:
         idx = np.sort(rng.choice(n_train, size=min(cfg.batch_size, n_train), replace=False))
         t0 = time.perf_counter()
-        x, y = session.batch(session.train.images[idx], session.train.labels[idx], gen)
+        x, y = session.task.batch(session, session.train, idx, gen)
         probe_backend.train_step(x, y)
         if step >= PROBE_WARMUP_STEPS:
             seconds += time.perf_counter() - t0
@@ -299,32 +287,26 @@ def plan_time_budget(session: Session) -> Session:
                                probe={"seconds_per_step": round(per_step, 6), "steps": timed})
 
 
-def _fmt_loss(value: float | None) -> str:
-    return "nan" if value is None else f"{value:.4f}"
-
-
 def _final_results(session: Session, run_dir: Path, status: str, history: list[dict[str, Any]],
                    best: dict[str, Any], best_weights: Any, train_seconds: float,
                    baseline_mb: float | None = None) -> dict[str, Any]:
     """Evaluate the best-on-validation weights on the test set and gather every number of results.json."""
-    cfg, backend, budget = session.cfg, session.backend, session.budget
+    cfg, backend, budget, task = session.cfg, session.backend, session.budget, session.task
     assert budget is not None  # planned before the first step
     results: dict[str, Any] = {
         "status": status, "model": cfg.model, "dataset": session.dataset.name, "engine": session.entry.engine,
         "seed": cfg.seed, "epochs": budget.epochs, "epochs_completed": len(history), "steps": budget.steps,
         "steps_completed": sum(int(r.get("steps", 0)) for r in history), "budget_source": budget.source,
         "time_budget": cfg.time_budget,
-        "best_epoch": best["epoch"] or None, "best_val_accuracy": best["val_acc"] if best["epoch"] else None,
+        "task": task.name, "best_epoch": best["epoch"] or None,
+        task.best_key: best[task.monitor] if best["epoch"] else None,
     }
     if best["epoch"]:
         if best_weights is not None:
             backend.load_weights(best_weights)
         else:  # resumed run whose best epoch came before the interruption
             backend.load(_checkpoint_path(run_dir, "best", session), weights_only=True)
-        test, seconds = evaluate_split(session, session.dataset.test.images, session.dataset.test.labels)
-        results.update({f"test_{k}": test[k] for k in ("accuracy", "macro_f1", "loss", "top5_accuracy")})
-        results.update(per_class=test["per_class"], confusion_matrix=test["confusion_matrix"])
-        results["inference_images_per_second"] = len(session.dataset.test) / seconds if seconds > 0 else None
+        results.update(_test_results(session))
     results["classes"] = session.dataset.classes
     n_epochs = len(history)
     results.update(
@@ -351,10 +333,15 @@ def evaluate_run(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
     if not ckpt.is_file():
         raise RunError(f"{path}: no checkpoint {ckpt.name} to evaluate; the run ended before its first epoch")
     session.backend.load(ckpt, weights_only=True)
-    test, seconds = evaluate_split(session, session.dataset.test.images, session.dataset.test.labels)
     results = run.results or {}
-    results.update({f"test_{k}": test[k] for k in ("accuracy", "macro_f1", "loss", "top5_accuracy")})
-    results.update(per_class=test["per_class"], confusion_matrix=test["confusion_matrix"],
-                   inference_images_per_second=len(session.dataset.test) / seconds if seconds > 0 else None)
+    results.update(_test_results(session))
     write_json(path / "results.json", results)
     return results
+
+
+def _test_results(session: Session) -> dict[str, Any]:
+    """The test-set entries of results.json for the weights loaded now: the task's metrics and the speed."""
+    test, seconds = session.task.evaluate(session, session.dataset.test)
+    out = session.task.test_results(test)
+    out["inference_images_per_second"] = len(session.dataset.test) / seconds if seconds > 0 else None
+    return out

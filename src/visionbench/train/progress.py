@@ -1,4 +1,4 @@
-"""A progress bar per epoch (loss, accuracy, images/s, ETA) on stderr; silent with ``--quiet``."""
+"""A progress bar per epoch (the task's running numbers, images/s, ETA) on stderr; silent with ``--quiet``."""
 
 from __future__ import annotations
 
@@ -39,18 +39,15 @@ class EpochProgress:
             self._progress.start()
         self._task = self._progress.add_task(f"epoch {epoch}/{epochs}", total=steps, stats="")
 
-    def update(self, step: int, loss: float, acc: float, images_per_second: float) -> None:
+    def update(self, step: int, stats: str, images_per_second: float) -> None:
+        """``stats``: the task's running numbers (e.g. ``loss 0.1234 acc 97.50%``)."""
         if self._progress is not None:
-            self._progress.update(self._task, completed=step,
-                                  stats=f"loss {loss:.4f} acc {acc:.2%} {images_per_second:,.0f} img/s")
+            self._progress.update(self._task, completed=step, stats=f"{stats} {images_per_second:,.0f} img/s")
 
-    def finish(self, row: dict[str, Any]) -> None:
+    def finish(self, stats: str, seconds: float) -> None:
+        """``stats``: the epoch's numbers, short (e.g. ``loss 0.1234 acc 97.50% | val 97.10%``)."""
         if self._progress is not None:
-            self._progress.update(
-                self._task,
-                stats=(f"loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val {row['val_acc']:.2%} | "
-                       f"{row['seconds']:.1f}s"),
-            )
+            self._progress.update(self._task, stats=f"{stats} | {seconds:.1f}s")
 
     def close(self) -> None:
         if self._progress is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from visionbench.data import Dataset, Split, load_dataset
-from visionbench.data.splits import take, train_val_split
+from visionbench.data.splits import take
 from visionbench.data.transforms import (
     augment_batch,
     channel_stats,
@@ -28,6 +28,7 @@ from visionbench.recipe import Recipe
 from visionbench.train.backends import Backend, make_backend
 from visionbench.train.budget import Budget, plan_from_recipe
 from visionbench.train.config import TrainConfig
+from visionbench.train.tasks import Task, task_for
 
 __all__ = ["Session", "build_session", "resolve_device", "stratified_cap", "with_budget"]
 
@@ -72,6 +73,7 @@ class Session:
     backend: Backend
     recipe: Recipe  # the model's recipe for this dataset
     budget: Budget | None  # None until a time budget is turned into steps (see train/loop.py)
+    task: Task  # what a batch is and how a split is scored (train/tasks.py)
     probe: dict[str, Any] | None = None  # the time-budget probe's measurement
 
     def batch(self, images: Any, labels: np.ndarray, generator: torch.Generator | None = None) -> tuple[
@@ -97,32 +99,43 @@ def build_session(cfg: TrainConfig) -> Session:
     """Load the data, carve the validation split, resolve the recipe and the budget, build the model and backend."""
     cfg.validate()
     entry = get_entry(cfg.model)
-    if entry.task != "classification":
-        raise ConfigError(f"--model {cfg.model}: a {entry.task} model; training it through the pipeline needs a "
-                          f"detection dataset (scenes:NAME), which is not wired in yet; pick a classifier "
-                          f"(`visionbench models`)")
+    task = task_for(entry.task)
     if cfg.threads:
         from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(cfg.threads)
         threadpool_limits(limits=cfg.threads)  # NumPy's BLAS too: the NumPy engine runs on it
-    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, img_size=cfg.img_size)
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, img_size=cfg.img_size,
+                           options=cfg.dataset_options or None)
+    data_task = getattr(dataset, "task", "classification")
+    if data_task != task.name:
+        fix = ("a detection dataset such as scenes:digits or coco:PATH" if task.name == "detection"
+               else "a detector (`visionbench models`), or a classification dataset")
+        raise ConfigError(f"--model {cfg.model} is a {task.name} model but --dataset {cfg.dataset} is a {data_task} "
+                          f"dataset; use {fix}")
     recipe = entry.recipe.for_dataset(dataset.name, dataset.img_size)
     cfg = cfg.resolve(recipe)
     cfg.validate()
     full = dataset.train
     if cfg.max_train_samples:
-        full = stratified_cap(full, cfg.max_train_samples, cfg.seed)
-    train, val = train_val_split(full, cfg.val_split, cfg.seed)
+        full = task.cap(full, cfg.max_train_samples, cfg.seed)
+    train, val = task.split(full, cfg.val_split, cfg.seed)
     budget = None
     if cfg.steps is not None or cfg.time_budget is None:
         budget = plan_from_recipe(recipe, len(train), batch_size=cfg.batch_size, steps=cfg.steps, epochs=cfg.epochs,
                                   warmup_steps=cfg.warmup_steps,
                                   source="time" if cfg.time_budget is not None else None)
         cfg = with_budget(cfg, budget)
-    mean, std = channel_stats(train)
+    if task.name == "detection":  # a detector normalises its [0, 1] inputs itself and is never augmented here
+        mean, std = np.zeros(dataset.in_chans), np.ones(dataset.in_chans)
+        augment = "none"
+        if cfg.augment not in ("auto", "none"):
+            raise ConfigError(f"--augment {cfg.augment}: detection runs take no augmentation (flips and crops would "
+                              f"need the boxes moved too); use --augment none")
+    else:
+        mean, std = channel_stats(train)
+        augment = default_augment(dataset.name, dataset.img_size) if cfg.augment == "auto" else str(cfg.augment)
     img_size = cfg.img_size or max(dataset.img_size, entry.min_img_size)
-    augment = default_augment(dataset.name, dataset.img_size) if cfg.augment == "auto" else str(cfg.augment)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model_kwargs = dict(cfg.model_kwargs)
@@ -130,10 +143,10 @@ def build_session(cfg: TrainConfig) -> Session:
         model_kwargs.setdefault("seed", cfg.seed)
     model = create_model(cfg.model, num_classes=dataset.num_classes, in_chans=dataset.in_chans, img_size=img_size,
                          **model_kwargs)
-    backend = make_backend(entry.engine, model, cfg, device)
+    backend = make_backend(entry.engine, model, cfg, device, task=task.name)
     cfg = dataclasses.replace(cfg, augment=augment)  # type: ignore[arg-type]
     return Session(cfg, entry, dataset, train, val, np.asarray(mean, np.float32), np.asarray(std, np.float32),
-                   img_size, augment, device, backend, recipe, budget)
+                   img_size, augment, device, backend, recipe, budget, task)
 
 
 def with_budget(cfg: TrainConfig, budget: Budget) -> TrainConfig:

@@ -1,0 +1,103 @@
+"""Detection runs go through the one pipeline: run directory, COCO metrics in results.json, history, exact resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from visionbench.errors import ConfigError
+from visionbench.runs import read_run
+from visionbench.train import backends, evaluate_run, train
+from visionbench.train.config import TrainConfig
+from visionbench.train.tasks import DETECTION_LOSSES
+
+# Tiny scenes of the bundled digits and a tiny detector: a few seconds per run on a CPU.
+SCENES = {"canvas": 64, "min_scale": 16, "max_scale": 32, "max_objects": 3, "train_scenes": 40, "test_scenes": 12}
+TINY_FRCNN = {"widths": [8, 16, 16], "out_channels": 16, "representation": 32, "proposals_train": 50,
+              "proposals_test": 20, "rois_per_image": 16}
+
+
+def _cfg(tmp_path, **overrides):
+    values = dict(model="digit_frcnn", dataset="scenes:digits", dataset_options=dict(SCENES), epochs=2, batch_size=8,
+                  lr=1e-3, warmup_steps=0, seed=1, device="cpu", threads=1, output_dir=str(tmp_path / "runs"),
+                  model_kwargs=dict(TINY_FRCNN), quiet=True, eval_batch_size=8)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def test_detection_run_writes_coco_metrics_history_and_config(tmp_path):
+    result = train(_cfg(tmp_path))
+    assert result.status == "completed", result.message
+    r = json.loads((result.run_dir / "results.json").read_text())
+    assert r["task"] == "detection" and r["dataset"] == "scenes:digits"
+    for key in ("test_map", "test_map50", "test_map75", "test_mar_100", "best_val_map", "params_total",
+                "train_seconds", "inference_images_per_second"):
+        assert key in r, key
+    assert 0.0 <= r["test_map"] <= r["test_map50"] <= 1.0
+    assert set(r["test_per_class_ap"]) == {str(k) for k in range(10)}
+    assert r["test_num_images"] == SCENES["test_scenes"]
+    with open(result.run_dir / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    assert {"train_loss", "val_map", "val_map50", *(f"train_{k}" for k in DETECTION_LOSSES)} <= set(rows[0])
+    # The loss is the sum of its four terms, epoch by epoch.
+    for row in rows:
+        assert float(row["train_loss"]) == pytest.approx(sum(float(row[f"train_{k}"]) for k in DETECTION_LOSSES))
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["dataset_options"] == SCENES
+    assert config["dataset_info"]["scenes"]["train_scenes"] == SCENES["train_scenes"]
+    assert config["dataset_info"]["train_size"] + config["dataset_info"]["val_size"] == SCENES["train_scenes"]
+
+
+def test_detection_resume_gives_exactly_the_uninterrupted_weights(tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path, epochs=3)
+    full = train(cfg)
+    steps_per_epoch = -(-(SCENES["train_scenes"] - 4) // cfg.batch_size)  # 4 scenes held out for validation
+    original = backends.DetectionBackend.train_step
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_2(self, x, y):
+        calls["n"] += 1
+        if calls["n"] == steps_per_epoch + 2:
+            raise KeyboardInterrupt
+        return original(self, x, y)
+
+    monkeypatch.setattr(backends.DetectionBackend, "train_step", interrupt_in_epoch_2)
+    stopped = train(cfg)
+    assert stopped.status == "interrupted" and len(read_run(stopped.run_dir).history) == 1
+    monkeypatch.setattr(backends.DetectionBackend, "train_step", original)
+    resumed = train(None, resume=stopped.run_dir)
+    assert resumed.status == "completed"
+    a, b = _weights(full.run_dir), _weights(resumed.run_dir)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.results["test_map"] == full.results["test_map"]
+
+
+def test_evaluate_run_recomputes_the_detection_metrics(tmp_path):
+    result = train(_cfg(tmp_path, epochs=1))
+    again = evaluate_run(result.run_dir)
+    assert again["test_map"] == result.results["test_map"]
+    assert again["test_map50"] == result.results["test_map50"]
+
+
+@pytest.mark.parametrize("model, dataset, words", [
+    ("digit_frcnn", "digits", "detection model but --dataset digits is a classification dataset"),
+    ("mlp_small", "scenes:digits", "classification model but --dataset scenes:digits is a detection dataset"),
+])
+def test_task_mismatch_is_one_clear_line(tmp_path, model, dataset, words):
+    with pytest.raises(ConfigError, match=words) as err:
+        train(_cfg(tmp_path, model=model, dataset=dataset, model_kwargs={},
+                   dataset_options=SCENES if dataset.startswith("scenes") else {}))
+    assert "\n" not in str(err.value)
+
+
+def test_detection_refuses_augmentation(tmp_path):
+    with pytest.raises(ConfigError, match="--augment"):
+        train(_cfg(tmp_path, augment="shift"))
