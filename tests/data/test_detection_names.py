@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visionbench.data import Dataset, load_dataset
+from visionbench.data import Dataset, _catalog, dataset_status, load_dataset
 from visionbench.data._catalog import canonical_name
 from visionbench.data._detection import DetectionDataset
 from visionbench.data.coco import export_coco
@@ -101,3 +101,44 @@ def test_coco_by_name_absolute_and_relative_to_data_dir(tmp_path: Path) -> None:
     assert rel.name == ds.name and len(rel.train) == 6
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(f"coco:{tmp_path / 'missing'}")
+
+
+def test_scenes_status_follows_its_source_and_options(tmp_path: Path) -> None:
+    s = dataset_status("scenes:digits")
+    assert (s.name, s.found, s.format) == ("scenes:digits", True, "scenes")
+    assert (s.train_size, s.test_size, s.num_classes, s.image_shape) == (4000, 1000, 10, (1, 128, 128))
+    s = dataset_status("scenes:digits", options={"train_scenes": 7, "test_scenes": 2, "canvas": 64, "max_scale": 40})
+    assert (s.train_size, s.test_size, s.image_shape) == (7, 2, (1, 64, 64))
+    missing = dataset_status("scenes:FMNIST", data_dir=tmp_path)
+    assert missing.name == "scenes:fashion-mnist" and not missing.found and missing.path is None
+    assert missing.how_to_get == dataset_status("fashion-mnist", data_dir=tmp_path).how_to_get
+    assert missing.image_shape == (1, 128, 128) and missing.train_size == 4000
+    with pytest.raises(ConfigError, match="unknown scene option 'canvs'"):
+        dataset_status("scenes:digits", options={"canvs": 64})
+    with pytest.raises(ConfigError, match="--dataset-option canvas"):
+        dataset_status("digits", options={"canvas": 64})
+
+
+def test_coco_status_from_the_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scenes = load_scenes_dataset("digits", cfg=SceneConfig(**TINY))
+    export_coco(scenes, tmp_path / "export")
+    s = dataset_status(f"coco:{tmp_path / 'export'}")
+    assert s.found and s.format == "coco" and s.path == str((tmp_path / "export").resolve())
+    assert s.name == f"coco:{(tmp_path / 'export').resolve()}"
+    assert (s.train_size, s.test_size, s.num_classes, s.image_shape) == (6, 3, 10, (1, 48, 48))
+    assert dataset_status("coco:export", data_dir=tmp_path).train_size == 6
+    monkeypatch.setattr(_catalog, "COCO_STATUS_MAX_BYTES", 10)  # too big to parse: found, sizes unknown
+    big = dataset_status(f"coco:{tmp_path / 'export'}")
+    assert big.found and (big.train_size, big.test_size, big.num_classes, big.image_shape) == (None, None, 0, (0, 0, 0))
+
+
+def test_coco_status_not_found(tmp_path: Path) -> None:
+    for path in (tmp_path / "missing", tmp_path):
+        s = dataset_status(f"coco:{path}")
+        assert not s.found and s.path is None and "instances_train.json" in s.how_to_get
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_train.json").write_text("{}")
+    assert not dataset_status(f"coco:{tmp_path}").found  # no test or val split
+    (tmp_path / "annotations" / "instances_val.json").write_text("not json")
+    bad = dataset_status(f"coco:{tmp_path}")
+    assert bad.found and bad.train_size is None and bad.test_size is None  # the loader names what is wrong

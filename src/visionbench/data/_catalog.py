@@ -382,9 +382,86 @@ def download_dataset(
     )
 
 
-def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStatus:
-    """Where a dataset is and its facts, without loading it (IDX sizes are read from the file headers)."""
+#: COCO JSON files larger than this are not parsed by ``dataset_status`` (their sizes are then unknown).
+COCO_STATUS_MAX_BYTES = 32 * 2**20
+_COCO_HOW = "coco:PATH naming a folder with annotations/instances_train.json, instances_test.json (or _val) and images"
+
+
+def _scenes_status(key: str, data_dir: str | Path | None, options: dict[str, Any] | None) -> DatasetStatus:
+    from visionbench.data.scenes import SceneConfig
+
+    cfg = SceneConfig.from_dict(options or {})
+    base = dataset_status(key[len(SCENES_PREFIX) :], data_dir)
+    shape = (base.image_shape[0], cfg.canvas, cfg.canvas)
+    sizes = (cfg.train_scenes, cfg.test_scenes)
+    return DatasetStatus(key, base.found, base.path, "scenes", *sizes, base.num_classes, shape, base.how_to_get)
+
+
+def _coco_facts(json_path: Path) -> tuple[int, int, int, int, str] | None:
+    """(images, categories, largest height, largest width, first file name) of a small, readable JSON, else None."""
+    import json
+
+    try:
+        if json_path.stat().st_size > COCO_STATUS_MAX_BYTES:
+            return None
+        doc = json.loads(json_path.read_bytes())
+        images, cats = doc["images"], doc["categories"]
+        height = max((int(i["height"]) for i in images), default=0)
+        width = max((int(i["width"]) for i in images), default=0)
+        return len(images), len(cats), height, width, str(images[0]["file_name"]) if images else ""
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the loader names what is wrong with the file; the status only says what it knows
+
+
+def _coco_channels(root: Path, split: str, file_name: str) -> int:
+    """1 if the split's first image is grey, 3 if it is colour or cannot be opened (the header only is read)."""
+    from PIL import Image
+
+    from visionbench.data.coco import GREY_MODES
+
+    for folder in (root / "images" / split, root / split, root / "images", root / "annotations", root):
+        try:
+            with Image.open(folder / file_name) as img:
+                return 1 if img.mode in GREY_MODES else 3
+        except (OSError, ValueError):
+            continue
+    return 3
+
+
+def _coco_status(key: str, data_dir: str | Path | None) -> DatasetStatus:
+    from visionbench.data.coco import coco_folder, pick_splits
+
+    root = coco_folder(key[len(COCO_PREFIX) :], data_dir)
+    files = sorted((root / "annotations").glob("instances_*.json")) or sorted(root.glob("instances_*.json"))
+    by_split = {f.stem[len("instances_") :]: f for f in files}
+    train, test = pick_splits(list(by_split))
+    if not root.is_dir() or train is None or test is None:
+        return DatasetStatus(key, False, None, "", None, None, 0, (0, 0, 0), _COCO_HOW)
+    root = root.resolve()
+    tr, te = _coco_facts(by_split[train]), _coco_facts(by_split[test])
+    classes = tr[1] if tr else 0
+    shape = (_coco_channels(root, train, tr[4]), tr[2], tr[3]) if tr and tr[4] else (0, 0, 0)
+    return DatasetStatus(
+        f"{COCO_PREFIX}{root}", True, str(root), "coco", tr and tr[0], te and te[0], classes, shape, _COCO_HOW
+    )
+
+
+def dataset_status(
+    name: str, data_dir: str | Path | None = None, *, options: dict[str, Any] | None = None
+) -> DatasetStatus:
+    """Where a dataset is and its facts, without loading it (IDX sizes are read from the file headers).
+
+    ``scenes:NAME`` is found when NAME is; its sizes are the scene counts of ``options`` (or the defaults) and its
+    shape is (C, canvas, canvas). ``coco:PATH`` is found when the folder holds a train and a test (or val) JSON; its
+    sizes, classes and largest image come from those files when they are under :data:`COCO_STATUS_MAX_BYTES`, else
+    they are None or 0 (the shape (0, 0, 0) means unknown).
+    """
     key = canonical_name(name)
+    if key.startswith(SCENES_PREFIX):
+        return _scenes_status(key, data_dir, options)
+    _no_options(key, options)
+    if key.startswith(COCO_PREFIX):
+        return _coco_status(key, data_dir)
     if key.startswith("imagefolder:"):
         return imagefolder_status(key[len("imagefolder:") :], data_dir=data_dir)
     spec = SPECS[key]

@@ -46,13 +46,15 @@ __all__ = [
     "read_coco",
     "read_coco_split",
     "load_coco_dataset",
+    "coco_folder",
+    "pick_splits",
 ]
 
 #: ``category_id = label + CATEGORY_ID_OFFSET`` in exported files.
 CATEGORY_ID_OFFSET = 1
 #: Tolerance (pixels) when checking that a box lies inside its image (float rounding in foreign files).
 BOX_TOLERANCE = 1e-3
-_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 _FIX = "give a COCO instances JSON (images, annotations, categories) with its images folder"
 
 
@@ -298,7 +300,7 @@ def _decode(path: Path, image_file: Path) -> np.ndarray:
         raise _fail(path, f"image file {image_file} does not exist")
     try:
         with Image.open(image_file) as img:
-            grey = img.mode in _GREY_MODES
+            grey = img.mode in GREY_MODES
             arr = np.asarray(img.convert("L" if grey else "RGB"), np.uint8)
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as exc:
         raise _fail(path, f"image file {image_file} is not a readable image ({one_line(exc)})") from exc
@@ -448,15 +450,24 @@ def read_coco(path: str | Path, *, images_dir: str | Path | None = None) -> Coco
     return out
 
 
-def _pick(names: Sequence[str], wanted: Sequence[str]) -> str | None:
-    for want in wanted:
-        if want in names:
-            return want
-    for want in wanted:
-        matches = [n for n in names if n.startswith(want)]  # train2017, val2017
-        if len(matches) == 1:
-            return matches[0]
-    return None
+def pick_splits(names: Sequence[str]) -> tuple[str | None, str | None]:
+    """The (train, test) split among COCO split names: ``train``, then ``test`` or ``val`` (or ``train2017``...)."""
+
+    def pick(among: Sequence[str], wanted: Sequence[str]) -> str | None:
+        exact = [w for w in wanted if w in among]
+        prefixed = [[n for n in among if n.startswith(w)] for w in wanted]  # train2017, val2017
+        return exact[0] if exact else next((m[0] for m in prefixed if len(m) == 1), None)
+
+    train = pick(names, ("train",))
+    return train, pick([n for n in names if n != train], ("test", "val"))
+
+
+def coco_folder(path: str | Path, data_dir: str | Path | None = None) -> Path:
+    """The folder ``coco:PATH`` names: ``PATH``, or ``data_dir/PATH`` when ``PATH`` is relative and missing."""
+    root = Path(path).expanduser()
+    if not root.exists() and data_dir is not None and (Path(data_dir) / path).exists():
+        root = Path(data_dir) / path
+    return root
 
 
 def load_coco_dataset(path: str | Path, data_dir: str | Path | None = None) -> DetectionDataset:
@@ -470,16 +481,13 @@ def load_coco_dataset(path: str | Path, data_dir: str | Path | None = None) -> D
     Raises:
         DataError: the folder is missing, lacks a train or a test split, or a file is bad.
     """
-    root = Path(path).expanduser()
-    if not root.exists() and data_dir is not None and (Path(data_dir) / path).exists():
-        root = Path(data_dir) / path
+    root = coco_folder(path, data_dir)
     if not root.is_dir():
         raise DataError(f"coco:{path}: folder {root} does not exist; {_FIX}")
     root = root.resolve()
     coco = read_coco(root)
     names = list(coco.splits)
-    train = _pick(names, ("train",))
-    test = _pick([n for n in names if n != train], ("test", "val"))
+    train, test = pick_splits(names)
     if train is None or test is None:
         raise DataError(
             f"{root}: COCO splits found: {', '.join(names)}; need annotations/instances_train.json and "
