@@ -152,3 +152,13 @@ def test_backbone_lr_scale_zero_trains_only_the_head(tiny_cfg):
     final = _last_state(result.run_dir)
     assert torch.equal(final["features.1.weight"], initial["features.1.weight"])  # backbone Linear
     assert not torch.equal(final["head.weight"], initial["head.weight"])
+
+
+def test_training_speed_counts_the_images_actually_seen(tiny_cfg):
+    # 216 training images in batches of 32 are 7 steps an epoch; 10 steps end 3 steps into epoch 2.
+    result = train(tiny_cfg(epochs=None, steps=10))
+    r = result.results
+    history = read_run(result.run_dir).history
+    assert [int(h["steps"]) for h in history] == [7, 3]
+    seen = 216 + 3 * 32
+    assert r["train_images_per_second"] == pytest.approx(seen / r["train_seconds"], rel=0.05)  # seconds rounded

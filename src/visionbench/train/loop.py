@@ -201,7 +201,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
             train_seconds += seconds
             val_metrics, _ = task.evaluate(session, session.val)
             row = {"epoch": epoch, **task.train_row(loss_sum, stats, seen), **task.val_row(val_metrics), "lr": lr,
-                   "seconds": round(seconds, 4), "steps": epoch_steps}
+                   "seconds": round(seconds, 4), "steps": epoch_steps, "images": seen}
             history.append(row)
             progress.finish(task.short(row), seconds)
             log.info("epoch %d/%d %s lr %.3g %.1fs", epoch, n_epochs, task.summary(row), lr, seconds)
@@ -312,7 +312,9 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
     results.update(
         train_seconds=round(train_seconds, 3),
         seconds_per_epoch=round(train_seconds / n_epochs, 3) if n_epochs else None,
-        train_images_per_second=(len(session.train) * n_epochs / train_seconds) if train_seconds > 0 else None,
+        # Images actually seen (a step budget may end inside an epoch); older runs' history has no "images".
+        train_images_per_second=(sum(int(r.get("images", len(session.train))) for r in history) / train_seconds
+                                 if train_seconds > 0 else None),
     )
     total, trainable = backend.parameter_counts()
     results.update(params_total=total, params_trainable=trainable,
