@@ -184,3 +184,41 @@ def test_sgd_function_visits_every_sample_once_per_epoch() -> None:
     for ep in per_epoch:
         assert sorted(ep.tolist()) == list(range(23))
     assert [len(s) for s in seen[:5]] == [5, 5, 5, 5, 3]
+
+
+def _regression() -> tuple[np.ndarray, np.ndarray]:
+    r = np.random.default_rng(5)
+    X = r.standard_normal((40, 3))
+    return X, X @ np.array([[1.0], [-2.0], [0.5]])
+
+
+def test_sgd_on_epoch_sees_every_epoch_and_changes_no_number() -> None:
+    X, Y = _regression()
+    plain = SGD(Linear(3, 1, rng=np.random.default_rng(1), dtype=F64), MSELoss(), X, Y, batch_size=8, epochs=4,
+                eps=0.05, rng=np.random.default_rng(2))
+    calls: list[tuple[int, float]] = []
+    watched = SGD(Linear(3, 1, rng=np.random.default_rng(1), dtype=F64), MSELoss(), X, Y, batch_size=8, epochs=4,
+                  eps=0.05, rng=np.random.default_rng(2), on_epoch=lambda e, v: calls.append((e, v)),
+                  diverge_above=1e12)
+    assert list(watched) == list(plain) and not watched.diverged and not plain.diverged
+    assert calls == list(enumerate(plain))
+    assert plain[-1] < plain[0] / 4  # it learns
+
+
+def test_sgd_stops_at_divergence_only_when_asked() -> None:
+    X, Y = _regression()
+    calls: list[int] = []
+    # lr 1.5 on this least-squares problem: every step overshoots, the loss grows ~1e4 times per epoch.
+    stopped = SGD(Linear(3, 1, rng=np.random.default_rng(1), dtype=F64), MSELoss(), X, Y, batch_size=8, epochs=50,
+                  eps=1.5, rng=np.random.default_rng(2), on_epoch=lambda e, v: calls.append(e), diverge_above=1e10)
+    with np.errstate(over="ignore", invalid="ignore"):
+        full = SGD(Linear(3, 1, rng=np.random.default_rng(1), dtype=F64), MSELoss(), X, Y, batch_size=8, epochs=50,
+                   eps=1.5, rng=np.random.default_rng(2))
+    assert stopped.diverged and np.isnan(stopped[-1]) and 1 < len(stopped) < 50
+    assert calls == list(range(len(stopped) - 1))  # not called for the diverged epoch
+    assert all(v <= 1e10 for v in stopped[:-1]) and full[len(stopped) - 1] > 1e10
+    assert list(stopped[:-1]) == list(full[: len(stopped) - 1])
+    assert len(full) == 50 and not full.diverged  # the course's SGD: no limit, every epoch runs
+    # a finite loss above the limit stops too
+    tight = SGD(Linear(3, 1, rng=np.random.default_rng(1), dtype=F64), MSELoss(), X, Y, epochs=3, diverge_above=0.0)
+    assert tight.diverged and len(tight) == 1 and np.isnan(tight[0])

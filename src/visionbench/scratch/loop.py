@@ -1,10 +1,13 @@
 """The course's training loop: ``Optim(net, loss, eps)`` (one update on a batch) and ``SGD(...)`` (mini-batch epochs).
 
 :class:`Optim` feeds backward the per-example loss gradient divided by the batch size, so its gradients (and its
-returned loss) are batch means.
+returned loss) are batch means. ``SGD`` returns the mean loss of every epoch; beyond the course, it can call a function
+after every epoch and stop at the first epoch whose loss is non-finite or too large (``History.diverged``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,7 +15,7 @@ from visionbench.scratch.losses import Loss
 from visionbench.scratch.module import Module
 from visionbench.scratch.optim import Optimizer
 
-__all__ = ["Optim", "SGD"]
+__all__ = ["Optim", "SGD", "History"]
 
 
 class Optim:
@@ -42,6 +45,15 @@ class Optim:
         return float(loss.mean())
 
 
+class History(list[float]):
+    """What :func:`SGD` returns: the mean training loss of every epoch (a list), and whether it stopped on divergence.
+
+    A diverged training's last entry is NaN, for the epoch whose loss was non-finite or above the limit.
+    """
+
+    diverged: bool = False
+
+
 def SGD(  # noqa: N802 - the course's name
     net: Module,
     loss: Loss,
@@ -53,7 +65,10 @@ def SGD(  # noqa: N802 - the course's name
     shuffle: bool = True,
     rng: np.random.Generator | None = None,
     optimizer: Optimizer | None = None,
-) -> list[float]:
+    *,
+    on_epoch: Callable[[int, float], None] | None = None,
+    diverge_above: float | None = None,
+) -> History:
     """Mini-batch training: each epoch shuffles (optionally), splits into batches and visits every sample once.
 
     Args:
@@ -67,19 +82,31 @@ def SGD(  # noqa: N802 - the course's name
         shuffle: draw a new order every epoch.
         rng: generator for the shuffles (seed 0 when omitted).
         optimizer: optional :class:`Optimizer` on ``net``.
+        on_epoch: called as ``on_epoch(epoch, mean_loss)`` after every completed epoch (``epoch`` counts from 0),
+            e.g. to evaluate the network or change the optimiser's learning rate.
+        diverge_above: when given, an epoch whose mean loss is non-finite or above this value ends the training:
+            its loss is recorded as NaN, ``on_epoch`` is not called for it and the result is marked ``diverged``.
 
     Returns:
-        The mean training loss of every epoch (average of the batch losses weighted by batch size).
+        The mean training loss of every epoch (average of the batch losses weighted by batch size), as a
+        :class:`History`.
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     opt = Optim(net, loss, eps, optimizer)
-    history = []
+    history = History()
     n = len(X)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = rng.permutation(n) if shuffle else np.arange(n)
         total = 0.0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             total += opt.step(X[idx], Y[idx]) * len(idx)
-        history.append(total / n)
+        mean = total / n
+        if diverge_above is not None and not (np.isfinite(mean) and mean <= diverge_above):
+            history.append(float("nan"))
+            history.diverged = True
+            break
+        history.append(mean)
+        if on_epoch is not None:
+            on_epoch(epoch, mean)
     return history
