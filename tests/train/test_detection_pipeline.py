@@ -43,6 +43,15 @@ def test_detection_run_writes_coco_metrics_history_and_config(tmp_path):
     assert 0.0 <= r["test_map"] <= r["test_map50"] <= 1.0
     assert set(r["test_per_class_ap"]) == {str(k) for k in range(10)}
     assert r["test_num_images"] == SCENES["test_scenes"]
+    # Classification through detection, on the 450 test digits of the source dataset, one per canvas.
+    through = r["through_detection"]
+    assert through["dataset"] == "digits" and through["num_images"] == 450
+    assert through["scale"] == 24 and through["canvas"] == 64 and "no box counts as wrong" in through["protocol"]
+    cm = through["confusion_matrix"]
+    assert len(cm) == 10 and all(len(row) == 11 for row in cm) and sum(map(sum, cm)) == 450
+    assert r["test_no_box"] == sum(row[10] for row in cm)
+    assert r["test_accuracy"] == pytest.approx(sum(cm[k][k] for k in range(10)) / 450)
+    assert 0.0 <= r["test_macro_f1"] <= 1.0 and r["test_loss"] is None
     with open(result.run_dir / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(row["epoch"]) for row in rows] == [1, 2]

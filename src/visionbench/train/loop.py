@@ -346,4 +346,5 @@ def _test_results(session: Session) -> dict[str, Any]:
     test, seconds = session.task.evaluate(session, session.dataset.test)
     out = session.task.test_results(test)
     out["inference_images_per_second"] = len(session.dataset.test) / seconds if seconds > 0 else None
+    out.update(session.task.extra_results(session))
     return out

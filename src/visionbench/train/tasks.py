@@ -72,6 +72,10 @@ class Task:
         """The results.json entries of a test evaluation."""
         raise NotImplementedError
 
+    def extra_results(self, session: Session) -> dict[str, Any]:
+        """Further results.json entries of the final evaluation, beyond the test split's metrics."""
+        return {}
+
     def progress(self, loss: float, stats: dict[str, float], seen: int) -> str:
         """The progress bar's text during an epoch."""
         return f"loss {loss:.4f}"
@@ -217,6 +221,38 @@ class DetectionTask(Task):
 
     def test_results(self, metrics: dict[str, Any]) -> dict[str, Any]:
         return {f"test_{k}": metrics.get(k) for k in self.TEST_KEYS}
+
+    def extra_results(self, session: Session) -> dict[str, Any]:
+        """Classification through detection on the source dataset's test set, for digit scenes (the protocol is in
+        :mod:`visionbench.detection.classify`): ``test_accuracy``, ``test_macro_f1``, ``per_class``,
+        ``test_no_box`` and the details under ``through_detection``. A COCO folder has no such test set: {}."""
+        info = session.dataset.info
+        if info.get("format") != "scenes":
+            return {}
+        from visionbench.data import DetectionSplit, load_dataset
+        from visionbench.data.scenes import SceneConfig
+        from visionbench.detection.classify import (
+            classification_through_detection,
+            labels_from_detections,
+            place_on_canvas,
+            training_scale,
+        )
+
+        scenes = SceneConfig.from_dict(info["scenes"])
+        base = load_dataset(info["base_dataset"], data_dir=session.cfg.data_dir, download=session.cfg.download)
+        labels = np.asarray(base.test.labels)
+        scale = training_scale(scenes)
+        placed = place_on_canvas(np.asarray(base.test.images), scenes.canvas, scale, scenes.threshold)
+        predictions, seconds = self.predict(session, DetectionSplit(placed.images, placed.targets(labels)))
+        m = classification_through_detection(labels_from_detections(predictions), labels, session.dataset.num_classes)
+        return {
+            "test_accuracy": m["accuracy"], "test_macro_f1": m["macro_f1"], "test_loss": None,
+            "test_no_box": m["no_box"], "per_class": m["per_class"],
+            "through_detection": {"dataset": base.name, "num_images": m["num_images"], "scale": scale,
+                                  "canvas": scenes.canvas, "blank_images": int(placed.blank.sum()),
+                                  "no_box_fraction": m["no_box_fraction"], "protocol": m["protocol"],
+                                  "confusion_matrix": m["confusion_matrix"], "seconds": round(seconds, 3)},
+        }
 
     def summary(self, row: dict[str, Any]) -> str:
         return (f"train_loss {_fmt(row['train_loss'])} val_map {_fmt(row['val_map'])} "
