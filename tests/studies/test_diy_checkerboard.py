@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from visionbench.scratch import Linear, MSELoss
-from visionbench.studies._diy import Fit, fit
+from visionbench.studies._diy import Fit, SummedGradient, fit
 from visionbench.studies._runner import run_study
-from visionbench.studies.diy_checkerboard import SummedGradient, _mean_cell, _status, four_layer
+from visionbench.studies.diy_checkerboard import _mean_cell, _status, four_layer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

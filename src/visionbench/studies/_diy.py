@@ -1,11 +1,13 @@
 """What the DIY report's studies share: the course's artificial data, the digit images, a training loop that
-notices divergence, accuracy, and the usual figures (loss curves, decision boundaries, image grids).
+notices divergence, a loss whose batch gradient is summed, accuracy, one part per seed, and the usual figures (loss
+curves, decision boundaries, image grids).
 
 Everything here runs on the NumPy engine (``visionbench.scratch``); torch is never imported.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,15 +15,20 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
 
-from visionbench.scratch import Loss, Module, Optim, Optimizer
+from visionbench.scratch import Loss, Module, Optimizer
+from visionbench.scratch.loop import SGD
 from visionbench.studies._study import Part, StudyRun
 
-__all__ = ["DOC", "gen_arti", "DigitData", "digit_data", "Fit", "fit", "accuracy", "predict_labels",
-           "loss_figure", "boundary_figure", "image_grid_figure"]
+__all__ = ["DOC", "DIVERGED_ABOVE", "gen_arti", "DigitData", "digit_data", "Fit", "fit", "SummedGradient",
+           "accuracy", "accuracies", "predict_labels", "seed_parts", "one_blas_thread", "mean_of", "fmt3",
+           "batches_text", "loss_figure", "boundary_figure", "image_grid_figure"]
 
 #: How the DIY report is named in every study's header.
 DOC = "DIY report (003)"
+#: A training whose epoch loss is non-finite or above this is stopped and marked diverged.
+DIVERGED_ABOVE = 1e12
 
 
 def gen_arti(kind: str, n: int, rng: np.random.Generator, *, center: float = 1.0, sigma: float = 0.1,
@@ -114,35 +121,68 @@ def fit(net: Module, loss: Loss, X: np.ndarray, Y: np.ndarray, *, epochs: int, l
         batch_size: int | None = None, n_batches: int | None = None, shuffle: bool = True,
         rng: np.random.Generator, optimizer: Optimizer | None = None,
         on_epoch: Callable[[int, float], None] | None = None) -> Fit:
-    """Mini-batch gradient descent (the course's ``Optim`` step) that stops at the first non-finite loss.
+    """The engine's mini-batch ``SGD`` (the course's ``Optim`` step), stopped at the first diverged epoch, and timed.
 
     Give either ``batch_size`` or ``n_batches`` (the report's "number of batches": the data cut into that many
-    equal batches per epoch). A loss that becomes NaN or infinite (or above 1e12) marks the fit ``diverged``.
+    equal batches per epoch). An epoch loss that becomes NaN or infinite (or above :data:`DIVERGED_ABOVE`) marks the
+    fit ``diverged`` and ends its losses with NaN; ``on_epoch(epoch, mean_loss)`` follows every other epoch.
     """
     n = len(X)
     if (batch_size is None) == (n_batches is None):
         raise ValueError("give exactly one of batch_size and n_batches")
     size = batch_size if batch_size is not None else max(1, -(-n // int(n_batches)))
-    opt = Optim(net, loss, lr, optimizer)
-    out = Fit()
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for epoch in range(epochs):
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            total = 0.0
-            for s in range(0, n, size):
-                idx = order[s:s + size]
-                total += opt.step(X[idx], Y[idx]) * len(idx)
-            mean = total / n
-            if not np.isfinite(mean) or mean > 1e12:
-                out.diverged = True
-                out.losses.append(float("nan"))
-                break
-            out.losses.append(mean)
-            if on_epoch:
-                on_epoch(epoch, mean)
-    out.seconds = time.perf_counter() - start
-    return out
+        history = SGD(net, loss, X, Y, batch_size=size, epochs=epochs, eps=lr, shuffle=shuffle, rng=rng,
+                      optimizer=optimizer, on_epoch=on_epoch, diverge_above=DIVERGED_ABOVE)
+    return Fit(list(history), history.diverged, time.perf_counter() - start)
+
+
+class SummedGradient(Loss):
+    """A loss whose batch gradient is the *sum* over the batch rather than the mean.
+
+    The engine's ``Optim`` divides the per-example loss gradient by the batch size; an implementation that adds the
+    examples' gradients without dividing (the DIY report's, judging by its numbers) moves the weights b times further
+    on a batch of b examples at the same learning rate. Multiplying the gradient by the batch size here undoes the
+    division: ``fit`` with this loss at learning rate ``lr`` is that SGD at ``lr``. The loss values stay per-example
+    means.
+    """
+
+    def __init__(self, inner: Loss) -> None:
+        self.inner = inner
+
+    def forward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+        return self.inner.forward(y, yhat)
+
+    def backward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+        return self.inner.backward(y, yhat) * yhat.dtype.type(len(yhat))
+
+
+def seed_parts(study: StudyRun, *parts: tuple[str, Callable[[Part, int], None], str],
+               seeds: Sequence[int] | None = None) -> None:
+    """One part per seed and per ``(name, fn, title)`` of ``parts``, seed by seed (all parts of a seed, then the next).
+
+    ``fn(part, seed)`` runs as part ``<name>-seed<k>`` (``seed<k>`` when ``name`` is empty), titled
+    ``<title>, seed <k>``. ``seeds`` defaults to the run's seeds.
+    """
+    for seed in study.seeds if seeds is None else seeds:
+        for name, fn, title in parts:
+            study.part(f"{name}-seed{seed}" if name else f"seed{seed}", functools.partial(_seed_part, fn, seed),
+                       title=f"{title}, seed {seed}")
+
+
+def _seed_part(fn: Callable[[Part, int], None], seed: int, part: Part) -> None:
+    fn(part, seed)
+
+
+def one_blas_thread(run: Callable[[StudyRun], None]) -> Callable[[StudyRun], None]:
+    """``run`` with BLAS limited to one thread: the DIY studies' matrices are small, and on a shared 2-core machine
+    more threads only added overhead (full-batch steps several times slower)."""
+    @functools.wraps(run)
+    def limited(study: StudyRun) -> None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            run(study)
+    return limited
 
 
 def predict_labels(net: Module, X: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -160,6 +200,30 @@ def predict_labels(net: Module, X: np.ndarray, batch: int = 4096) -> np.ndarray:
 def accuracy(net: Module, X: np.ndarray, y: np.ndarray) -> float:
     """Fraction of correct predictions (see :func:`predict_labels`)."""
     return float((predict_labels(net, X) == np.asarray(y).reshape(-1)).mean())
+
+
+def accuracies(net: Module, f: Fit, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
+               y_test: np.ndarray) -> tuple[float | None, float | None]:
+    """Train and test accuracy of a trained net, None for both when its training diverged."""
+    if f.diverged:
+        return None, None
+    return accuracy(net, X_train, y_train), accuracy(net, X_test, y_test)
+
+
+def mean_of(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not None (None when there is none)."""
+    nums = [v for v in values if v is not None]
+    return float(np.mean(nums)) if nums else None
+
+
+def fmt3(v: float | None) -> str:
+    """Three decimals, or ``n/a`` for None (a diverged run)."""
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def batches_text(n: int) -> str:
+    """``1 batch``, ``10 batches``."""
+    return f"{n} batch" if n == 1 else f"{n} batches"
 
 
 def loss_figure(curves: Mapping[str, Sequence[float]], *, title: str, xlabel: str = "epoch",

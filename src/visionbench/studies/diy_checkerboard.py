@@ -10,7 +10,7 @@ configuration (Table 3.2: 1e-2 best, 1e-3 too slow, 1e-1 oscillates and ends at 
 Ours, per seed (the data and the initial weights come from the seed; every run of one seed starts from the same
 weights), on ``gen_arti("checkerboard")`` with 1,000 training and 1,000 test points, inputs standardised with the
 training statistics, ``Linear(2, 32)-TanH-Linear(32, 32)-TanH-Linear(32, 32)-TanH-Linear(32, 1)-Sigmoid`` and MSE on
-0/1 labels, the batch gradient *summed* over the batch (see :class:`SummedGradient`):
+0/1 labels, the batch gradient *summed* over the batch (see :class:`~visionbench.studies._diy.SummedGradient`):
 
 - part ``grid-seed<k>``: one run per number of batches, as long as the longest iteration count; the accuracies at
   the shorter counts are read on the way (a run of 300 iterations is the first 300 iterations of the longer one);
@@ -31,13 +31,28 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from threadpoolctl import threadpool_limits
 
 from visionbench.scratch import Linear, Loss, Module, MSELoss, Sequential, Sigmoid, TanH
-from visionbench.studies._diy import DOC, Fit, accuracy, boundary_figure, fit, gen_arti, loss_figure, predict_labels
+from visionbench.studies._diy import (
+    DOC,
+    Fit,
+    SummedGradient,
+    accuracies,
+    accuracy,
+    batches_text,
+    boundary_figure,
+    fit,
+    fmt3,
+    gen_arti,
+    loss_figure,
+    mean_of,
+    one_blas_thread,
+    predict_labels,
+    seed_parts,
+)
 from visionbench.studies._study import Part, Reference, Study, StudyRun
 
-__all__ = ["STUDY", "SummedGradient"]
+__all__ = ["STUDY"]
 
 N_POINTS = 1000
 LEARNED = 0.6  # test accuracy under which a run is called "near chance" (the report's bar for the 2-layer network)
@@ -58,26 +73,6 @@ TABLE_31 = {(1500, 10): (0.906, 0.782), (2000, 10): (0.93, 0.781), (1000, 10): (
             (600, 5): (0.692, 0.661), (300, 30): (0.633, 0.628), (300, 40): (0.628, 0.626), (600, 1): (0.525, 0.523)}
 #: The report's Table 3.2 at 1,500 iterations and 10 batches: learning rate -> (train, test).
 TABLE_32 = {1e-2: (0.906, 0.782), 1e-3: (0.596, 0.586), 1e-1: (0.5, 0.485)}
-
-
-class SummedGradient(Loss):
-    """A loss whose batch gradient is the *sum* over the batch rather than the mean.
-
-    The engine's ``Optim`` divides the per-example loss gradient by the batch size; an implementation that adds the
-    examples' gradients without dividing (the report's, judging by its numbers) moves the weights b times further on a
-    batch of b examples at the same learning rate. Multiplying the gradient by the batch size here undoes the
-    division: ``fit`` with this loss at learning rate ``lr`` is that SGD at ``lr``. The loss values stay per-example
-    means.
-    """
-
-    def __init__(self, inner: Loss) -> None:
-        self.inner = inner
-
-    def forward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
-        return self.inner.forward(y, yhat)
-
-    def backward(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
-        return self.inner.backward(y, yhat) * yhat.dtype.type(len(yhat))
 
 
 def _settings(quick: bool) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, int], tuple[float, ...],
@@ -152,11 +147,6 @@ def _cell(it: int, nb: int) -> str:
     return f"it{it}_b{nb}"
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    nums = [v for v in values if v is not None]
-    return float(np.mean(nums)) if nums else None
-
-
 def _mean_cell(values: Sequence[float | None]) -> float | str | None:
     """A table cell: the mean over seeds, ``diverged`` when every seed diverged, with a count when some did."""
     nums = [v for v in values if v is not None]
@@ -169,14 +159,6 @@ def _mean_cell(values: Sequence[float | None]) -> float | str | None:
 
 def _seeds_text(seeds: Sequence[int]) -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
-
-
-def _batches(nb: int) -> str:
-    return f"{nb} batch" if nb == 1 else f"{nb} batches"
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 def _data_figure(X: np.ndarray, y: np.ndarray, seed: int) -> Figure:
@@ -214,13 +196,8 @@ def _heatmap_figure(iterations: Sequence[int], batches: Sequence[int],
     return fig
 
 
+@one_blas_thread
 def _run(study: StudyRun) -> None:
-    # The matrices are tiny: BLAS threads only add overhead (4x slower full-batch steps with two threads here).
-    with threadpool_limits(limits=1, user_api="blas"):
-        _run_parts(study)
-
-
-def _run_parts(study: StudyRun) -> None:
     iterations, batches, best, lrs, widths = _settings(study.quick)
     seeds = study.seeds[:1] if study.quick else study.seeds
     first = seeds[0]
@@ -228,39 +205,38 @@ def _run_parts(study: StudyRun) -> None:
         study.echo("quick mode: the first seed only")
     longest = max(iterations)
 
-    for seed in seeds:
-        def grid_part(p: Part, seed: int = seed) -> None:
-            Xtr, ytr, Xte, yte, raw = _data(seed)
-            cells: dict[str, list[float | None]] = {}
-            out: dict[str, Any] = {}
-            for nb in batches:
-                rng = _model_rng(seed)
-                net = four_layer(rng)
+    def grid_part(p: Part, seed: int) -> None:
+        Xtr, ytr, Xte, yte, raw = _data(seed)
+        cells: dict[str, list[float | None]] = {}
+        out: dict[str, Any] = {}
+        for nb in batches:
+            rng = _model_rng(seed)
+            net = four_layer(rng)
 
-                def checkpoint(epoch: int, _loss: float, net: Module = net, nb: int = nb) -> None:
-                    if epoch + 1 in iterations:
-                        cells[_cell(epoch + 1, nb)] = [accuracy(net, Xtr, ytr), accuracy(net, Xte, yte)]
-                    if (epoch + 1, nb) == best:
-                        out["best_state"] = _state_to_json(net)
+            def checkpoint(epoch: int, _loss: float, net: Module = net, nb: int = nb) -> None:
+                if epoch + 1 in iterations:
+                    cells[_cell(epoch + 1, nb)] = [accuracy(net, Xtr, ytr), accuracy(net, Xte, yte)]
+                if (epoch + 1, nb) == best:
+                    out["best_state"] = _state_to_json(net)
 
-                f = _train(net, Xtr, ytr, rng, epochs=longest, lr=LR, n_batches=nb, on_epoch=checkpoint)
-                if nb == best[1]:
-                    out["best_losses"] = f.losses[:best[0]]
-                if f.diverged:
-                    p.note(f"Seed {seed}: the {nb}-batch run diverged after {len(f.losses) - 1} iterations; the "
-                           f"later cells are n/a.")
-                for it in iterations:
-                    tr, te = cells.setdefault(_cell(it, nb), [None, None])
-                    p.value(f"acc_train_{_cell(it, nb)}", tr, unit="accuracy", dataset=DATA, seed=seed,
-                            label=f"train accuracy, {it} iterations, {_batches(nb)}")
-                    p.value(f"acc_test_{_cell(it, nb)}", te, unit="accuracy", dataset=DATA, seed=seed,
-                            label=f"test accuracy, {it} iterations, {_batches(nb)}")
-            p.data = out | {"cells": cells}
-            if seed == first:
-                p.figure(_data_figure(raw, ytr, seed), f"data-seed{seed}",
-                         f"The checkerboard training set (seed {seed}, before standardisation): uniform on "
-                         f"[-4, 4]^2, the class alternates on unit squares (report Figure 3.2).")
-        study.part(f"grid-seed{seed}", grid_part, title=f"Iterations x number of batches, seed {seed}")
+            f = _train(net, Xtr, ytr, rng, epochs=longest, lr=LR, n_batches=nb, on_epoch=checkpoint)
+            if nb == best[1]:
+                out["best_losses"] = f.losses[:best[0]]
+            if f.diverged:
+                p.note(f"Seed {seed}: the {nb}-batch run diverged after {len(f.losses) - 1} iterations; the "
+                       f"later cells are n/a.")
+            for it in iterations:
+                tr, te = cells.setdefault(_cell(it, nb), [None, None])
+                p.value(f"acc_train_{_cell(it, nb)}", tr, unit="accuracy", dataset=DATA, seed=seed,
+                        label=f"train accuracy, {it} iterations, {batches_text(nb)}")
+                p.value(f"acc_test_{_cell(it, nb)}", te, unit="accuracy", dataset=DATA, seed=seed,
+                        label=f"test accuracy, {it} iterations, {batches_text(nb)}")
+        p.data = out | {"cells": cells}
+        if seed == first:
+            p.figure(_data_figure(raw, ytr, seed), f"data-seed{seed}",
+                     f"The checkerboard training set (seed {seed}, before standardisation): uniform on "
+                     f"[-4, 4]^2, the class alternates on unit squares (report Figure 3.2).")
+    seed_parts(study, ("grid", grid_part, "Iterations x number of batches"), seeds=seeds)
 
     def grid_summary(p: Part) -> None:
         per_seed = [study.data_of(f"grid-seed{s}")["cells"] for s in seeds]
@@ -270,9 +246,9 @@ def _run_parts(study: StudyRun) -> None:
             for it in iterations:
                 cells = [_mean_cell([d[_cell(it, nb)][col] for d in per_seed]) for nb in batches]
                 rows.append([it, *cells])
-                means[name].append([_mean([d[_cell(it, nb)][col] for d in per_seed]) for nb in batches])
+                means[name].append([mean_of([d[_cell(it, nb)][col] for d in per_seed]) for nb in batches])
             p.table(f"Mean {name} (rows: iterations, columns: number of batches)",
-                    ["iterations", *[_batches(nb) for nb in batches]], rows,
+                    ["iterations", *[batches_text(nb) for nb in batches]], rows,
                     f"Mean over {_seeds_text(seeds)} (per-seed values and standard deviations: "
                     f"the comparison table above); lr {LR}, summed batch gradients. The report's Table 3.1 lists "
                     f"10 of these cells (best: 1500 iterations, 10 batches, 0.906 train / 0.782 test).")
@@ -282,7 +258,7 @@ def _run_parts(study: StudyRun) -> None:
         if flat:
             v, it, nb = max(flat)
             p.note(f"Our best grid cell (mean test accuracy over {_seeds_text(seeds)}) is {it} iterations with "
-                   f"{_batches(nb)} ({v:.3f}); the report's is 1500 iterations with 10 batches (0.782). The "
+                   f"{batches_text(nb)} ({v:.3f}); the report's is 1500 iterations with 10 batches (0.782). The "
                    f"learning-rate sweep uses the report's configuration.")
         last = test[-1]
         if 1 in batches and len(batches) > 2 and None not in last:
@@ -304,54 +280,51 @@ def _run_parts(study: StudyRun) -> None:
                  f"iterations and of batches (report Table 3.1 as a heat map; 'div.' marks a diverged cell).")
     study.part("grid", grid_summary, title="Iterations x number of batches: heat maps (mean over seeds)")
 
-    for seed in seeds:
-        def lr_part(p: Part, seed: int = seed) -> None:
-            Xtr, ytr, Xte, yte, _ = _data(seed)
-            grid = study.data_of(f"grid-seed{seed}")
-            results: dict[str, dict[str, Any]] = {}
-            panels = []
-            curves: dict[str, list[float]] = {}
-            for lr in lrs:
-                if lr == LR:  # the grid's run at this configuration, same seed, same start
-                    net, losses = _grid_best(grid, seed), grid["best_losses"]
-                    diverged = "best_state" not in grid
-                else:
-                    rng = _model_rng(seed)
-                    net = four_layer(rng)
-                    f = _train(net, Xtr, ytr, rng, epochs=best[0], lr=lr, n_batches=best[1])
-                    losses, diverged = f.losses, f.diverged
-                status = _status(net, Fit(losses, diverged), Xte, yte)
-                tr, te = (None, None) if diverged else (accuracy(net, Xtr, ytr), accuracy(net, Xte, yte))
-                results[f"{lr:g}"] = {"train": tr, "test": te, "status": status, "final_loss": losses[-1]}
-                p.value(f"acc_train_lr{lr:g}", tr, unit="accuracy", dataset=DATA, seed=seed,
-                        label=f"train accuracy, lr {lr:g} ({best[0]} iterations, {best[1]} batches)")
-                p.value(f"acc_test_lr{lr:g}", te, unit="accuracy", dataset=DATA, seed=seed,
-                        label=f"test accuracy, lr {lr:g} ({best[0]} iterations, {best[1]} batches)")
-                curves[f"lr {lr:g}"] = losses
-                panels.append((f"lr {lr:g}: test acc {_fmt(te)} ({status})", net, Xte, yte))
-            if not study.quick:
+    def lr_part(p: Part, seed: int) -> None:
+        Xtr, ytr, Xte, yte, _ = _data(seed)
+        grid = study.data_of(f"grid-seed{seed}")
+        results: dict[str, dict[str, Any]] = {}
+        panels = []
+        curves: dict[str, list[float]] = {}
+        for lr in lrs:
+            if lr == LR:  # the grid's run at this configuration, same seed, same start
+                net, f = _grid_best(grid, seed), Fit(grid["best_losses"], "best_state" not in grid)
+            else:
                 rng = _model_rng(seed)
                 net = four_layer(rng)
-                f = _train(net, Xtr, ytr, rng, epochs=best[0], lr=LR, n_batches=best[1], summed=False)
-                tr, te = (None, None) if f.diverged else (accuracy(net, Xtr, ytr), accuracy(net, Xte, yte))
-                results["meangrad"] = {"train": tr, "test": te, "status": _status(net, f, Xte, yte),
-                                       "final_loss": f.losses[-1]}
-                p.value(f"acc_train_lr{LR:g}_meangrad", tr, unit="accuracy", dataset=DATA, seed=seed,
-                        label=f"train accuracy, lr {LR:g}, batch-mean gradient (the engine's Optim)")
-                p.value(f"acc_test_lr{LR:g}_meangrad", te, unit="accuracy", dataset=DATA, seed=seed,
-                        label=f"test accuracy, lr {LR:g}, batch-mean gradient (the engine's Optim)")
-            p.data = {"results": results}
-            if seed == first:
-                p.figure(boundary_figure(panels, title=f"{best[0]} iterations, {best[1]} batches, test points"),
-                         f"boundary-lr-seed{seed}",
-                         f"Decision regions on the test points for the three learning rates (seed {seed}); the "
-                         f"lr {LR:g} panel is the report's best configuration (Figure 3.4).")
-                p.figure(loss_figure(curves, title="training loss (MSE) by learning rate"), f"loss-lr-seed{seed}",
-                         f"Mean training MSE per iteration (seed {seed}). At lr 0.1 the loss oscillates around 0.25, "
-                         f"the error of answering 0.5 everywhere, and can jump higher when the output saturates on the "
-                         f"wrong side; the network never fits the squares (report Figure 3.5). A cross would mark a "
-                         f"non-finite loss.")
-        study.part(f"lr-seed{seed}", lr_part, title=f"Learning rate at the best configuration, seed {seed}")
+                f = _train(net, Xtr, ytr, rng, epochs=best[0], lr=lr, n_batches=best[1])
+            status = _status(net, f, Xte, yte)
+            tr, te = accuracies(net, f, Xtr, ytr, Xte, yte)
+            results[f"{lr:g}"] = {"train": tr, "test": te, "status": status, "final_loss": f.losses[-1]}
+            p.value(f"acc_train_lr{lr:g}", tr, unit="accuracy", dataset=DATA, seed=seed,
+                    label=f"train accuracy, lr {lr:g} ({best[0]} iterations, {best[1]} batches)")
+            p.value(f"acc_test_lr{lr:g}", te, unit="accuracy", dataset=DATA, seed=seed,
+                    label=f"test accuracy, lr {lr:g} ({best[0]} iterations, {best[1]} batches)")
+            curves[f"lr {lr:g}"] = f.losses
+            panels.append((f"lr {lr:g}: test acc {fmt3(te)} ({status})", net, Xte, yte))
+        if not study.quick:
+            rng = _model_rng(seed)
+            net = four_layer(rng)
+            f = _train(net, Xtr, ytr, rng, epochs=best[0], lr=LR, n_batches=best[1], summed=False)
+            tr, te = accuracies(net, f, Xtr, ytr, Xte, yte)
+            results["meangrad"] = {"train": tr, "test": te, "status": _status(net, f, Xte, yte),
+                                   "final_loss": f.losses[-1]}
+            p.value(f"acc_train_lr{LR:g}_meangrad", tr, unit="accuracy", dataset=DATA, seed=seed,
+                    label=f"train accuracy, lr {LR:g}, batch-mean gradient (the engine's Optim)")
+            p.value(f"acc_test_lr{LR:g}_meangrad", te, unit="accuracy", dataset=DATA, seed=seed,
+                    label=f"test accuracy, lr {LR:g}, batch-mean gradient (the engine's Optim)")
+        p.data = {"results": results}
+        if seed == first:
+            p.figure(boundary_figure(panels, title=f"{best[0]} iterations, {best[1]} batches, test points"),
+                     f"boundary-lr-seed{seed}",
+                     f"Decision regions on the test points for the three learning rates (seed {seed}); the "
+                     f"lr {LR:g} panel is the report's best configuration (Figure 3.4).")
+            p.figure(loss_figure(curves, title="training loss (MSE) by learning rate"), f"loss-lr-seed{seed}",
+                     f"Mean training MSE per iteration (seed {seed}). At lr 0.1 the loss oscillates around 0.25, "
+                     f"the error of answering 0.5 everywhere, and can jump higher when the output saturates on the "
+                     f"wrong side; the network never fits the squares (report Figure 3.5). A cross would mark a "
+                     f"non-finite loss.")
+    seed_parts(study, ("lr", lr_part, "Learning rate at the best configuration"), seeds=seeds)
 
     def lr_summary(p: Part) -> None:
         per_seed = [study.data_of(f"lr-seed{s}")["results"] for s in seeds]
@@ -380,36 +353,35 @@ def _run_parts(study: StudyRun) -> None:
                    f"saturated network rather than an overflow.")
     study.part("learning-rate", lr_summary, title="Learning rate: 1e-3, 1e-2, 1e-1 (Table 3.2)")
 
-    for seed in seeds:
-        def two_layer_part(p: Part, seed: int = seed) -> None:
-            Xtr, ytr, Xte, yte, _ = _data(seed)
-            results: dict[str, list[float | None]] = {}
-            nets = []
-            for h in widths:
-                rng = _model_rng(seed)
-                net = two_layer(rng, h)
-                f = _train(net, Xtr, ytr, rng, epochs=best[0], lr=LR, n_batches=best[1])
-                tr, te = (None, None) if f.diverged else (accuracy(net, Xtr, ytr), accuracy(net, Xte, yte))
-                results[str(h)] = [tr, te]
-                nets.append((h, net, te))
-                p.value(f"two_layer_train_accuracy_h{h}", tr, unit="accuracy", dataset=DATA, seed=seed,
-                        label=f"train accuracy, 2-layer network, {h} hidden units")
-                p.value(f"two_layer_test_accuracy_h{h}", te, unit="accuracy", dataset=DATA, seed=seed,
-                        label=f"test accuracy, 2-layer network, {h} hidden units")
-            tests = [te for _, te in results.values() if te is not None]
-            p.value("two_layer_best_test_accuracy", max(tests) if tests else None, unit="accuracy", dataset=DATA,
-                    seed=seed, label="best test accuracy of the 2-layer networks (over widths)")
-            p.data = {"results": results}
-            if seed == first:
-                grid = study.data_of(f"grid-seed{seed}")
-                four = _grid_best(grid, seed)
-                h, net, te = nets[-1]
-                p.figure(boundary_figure([(f"2-layer, h={h}: test acc {_fmt(te)}", net, Xte, yte),
-                                          (f"4-layer: test acc {_fmt(accuracy(four, Xte, yte))}", four, Xte, yte)]),
-                         f"boundary-two-layer-seed{seed}",
-                         f"The widest 2-layer network against the 4-layer one, same data, learning rate, batches and "
-                         f"iterations ({best[0]} iterations, {best[1]} batches, lr {LR:g}; seed {seed}).")
-        study.part(f"two-layer-seed{seed}", two_layer_part, title=f"§3.3.3: a 2-layer network, seed {seed}")
+    def two_layer_part(p: Part, seed: int) -> None:
+        Xtr, ytr, Xte, yte, _ = _data(seed)
+        results: dict[str, list[float | None]] = {}
+        nets = []
+        for h in widths:
+            rng = _model_rng(seed)
+            net = two_layer(rng, h)
+            f = _train(net, Xtr, ytr, rng, epochs=best[0], lr=LR, n_batches=best[1])
+            tr, te = accuracies(net, f, Xtr, ytr, Xte, yte)
+            results[str(h)] = [tr, te]
+            nets.append((h, net, te))
+            p.value(f"two_layer_train_accuracy_h{h}", tr, unit="accuracy", dataset=DATA, seed=seed,
+                    label=f"train accuracy, 2-layer network, {h} hidden units")
+            p.value(f"two_layer_test_accuracy_h{h}", te, unit="accuracy", dataset=DATA, seed=seed,
+                    label=f"test accuracy, 2-layer network, {h} hidden units")
+        tests = [te for _, te in results.values() if te is not None]
+        p.value("two_layer_best_test_accuracy", max(tests) if tests else None, unit="accuracy", dataset=DATA,
+                seed=seed, label="best test accuracy of the 2-layer networks (over widths)")
+        p.data = {"results": results}
+        if seed == first:
+            grid = study.data_of(f"grid-seed{seed}")
+            four = _grid_best(grid, seed)
+            h, net, te = nets[-1]
+            p.figure(boundary_figure([(f"2-layer, h={h}: test acc {fmt3(te)}", net, Xte, yte),
+                                      (f"4-layer: test acc {fmt3(accuracy(four, Xte, yte))}", four, Xte, yte)]),
+                     f"boundary-two-layer-seed{seed}",
+                     f"The widest 2-layer network against the 4-layer one, same data, learning rate, batches and "
+                     f"iterations ({best[0]} iterations, {best[1]} batches, lr {LR:g}; seed {seed}).")
+    seed_parts(study, ("two-layer", two_layer_part, "§3.3.3: a 2-layer network"), seeds=seeds)
 
     def two_layer_summary(p: Part) -> None:
         per_seed = [study.data_of(f"two-layer-seed{s}")["results"] for s in seeds]

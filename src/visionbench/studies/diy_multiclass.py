@@ -11,7 +11,7 @@ digits), ``Linear(d, h)-TanH-Linear(h, 10)`` with h = d / 2, at the report's con
 - part ``seed<k>``: two variants from the same initial weights on the same batches (no shuffling): Softmax +
   ``CELoss`` (cross-entropy on probabilities, the report's) and ``CELogSoftmax`` on the logits (the numerically safe
   form); and the first variant with the engine's batch-mean gradient instead of the summed one (see
-  :class:`~visionbench.studies.diy_checkerboard.SummedGradient`); figures for the first seed: loss curves, the
+  :class:`~visionbench.studies._diy.SummedGradient`); figures for the first seed: loss curves, the
   confusion matrix, a grid of test predictions with the mistakes in red;
 - part ``variants``: both variants over seeds;
 - part ``large-step``: both variants at ten times the learning rate, where they part ways (CE on probabilities
@@ -25,22 +25,24 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from threadpoolctl import threadpool_limits
 
 from visionbench.scratch import CELogSoftmax, CELoss, Linear, Loss, Sequential, Softmax, TanH
 from visionbench.studies._diy import (
     DOC,
     DigitData,
     Fit,
-    accuracy,
+    SummedGradient,
+    accuracies,
     digit_data,
     fit,
+    fmt3,
     image_grid_figure,
     loss_figure,
+    one_blas_thread,
     predict_labels,
+    seed_parts,
 )
 from visionbench.studies._study import Part, Reference, Study, StudyRun
-from visionbench.studies.diy_checkerboard import SummedGradient
 
 __all__ = ["STUDY", "build_net"]
 
@@ -75,9 +77,7 @@ def _train(data: DigitData, seed: int, variant: str, *, epochs: int, lr: float, 
 
 
 def _accuracies(net: Sequential, f: Fit, data: DigitData) -> tuple[float | None, float | None]:
-    if f.diverged:
-        return None, None
-    return accuracy(net, data.X_train, data.y_train), accuracy(net, data.X_test, data.y_test)
+    return accuracies(net, f, data.X_train, data.y_train, data.X_test, data.y_test)
 
 
 def _confusion(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -123,81 +123,71 @@ def _mean(values: Sequence[float | None]) -> float | str | None:
     return float(np.mean(nums))
 
 
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
-
-
+@one_blas_thread
 def _run(study: StudyRun) -> None:
-    # The matrices are tiny: BLAS threads only add overhead (4x slower full-batch steps with two threads here).
-    with threadpool_limits(limits=1, user_api="blas"):
-        _run_parts(study)
-
-
-def _run_parts(study: StudyRun) -> None:
     epochs = QUICK_EPOCHS if study.quick else EPOCHS
     first = study.seeds[0]
     config = f"{epochs} iterations, lr {LR:g}, {N_BATCHES} batches, no shuffling"
 
-    for seed in study.seeds:
-        def seed_part(p: Part, seed: int = seed) -> None:
-            data = digit_data(study, p)
-            where = f"{data.name}, {len(data.X_train)} train / {len(data.X_test)} test"
-            hidden = data.X_train.shape[1] // 2
-            if data.side != 16:
-                p.note(f"Network: the report's Figure 4.2 is not in the text; ours is Linear({data.side ** 2}, "
-                       f"{hidden})-TanH-Linear({hidden}, 10) on {data.side}x{data.side} images ({data.side ** 2} "
-                       f"inputs instead of USPS's 256), the hidden width being half the input size.")
-            out: dict[str, Any] = {}
-            nets = {}
-            for variant, prefix in (("softmax", ""), ("logsoftmax", "logsoftmax_")):
-                net, f = _train(data, seed, variant, epochs=epochs, lr=LR)
-                tr, te = _accuracies(net, f, data)
-                nets[variant] = net
-                out[variant] = {"train": tr, "test": te, "losses": f.losses, "diverged": f.diverged}
-                p.value(f"{prefix}train_accuracy", tr, unit="accuracy", dataset=where, seed=seed,
-                        label=f"train accuracy, {VARIANTS[variant]}")
-                p.value(f"{prefix}test_accuracy", te, unit="accuracy", dataset=where, seed=seed,
-                        label=f"test accuracy, {VARIANTS[variant]}")
-            a, b = np.asarray(out["softmax"]["losses"]), np.asarray(out["logsoftmax"]["losses"])
-            gap = float(np.max(np.abs(a - b))) if a.shape == b.shape else None
-            preds = {v: predict_labels(nets[v], data.X_test) for v in nets}
-            agree = float((preds["softmax"] == preds["logsoftmax"]).mean())
-            p.value("variants_max_loss_gap", gap, unit="CE", dataset=where, seed=seed,
-                    label="largest gap between the two variants' training losses (any iteration)")
-            p.value("variants_test_agreement", agree, unit="fraction", dataset=where, seed=seed,
-                    label="share of test images both variants classify the same way")
-            net_mean, f_mean = _train(data, seed, "softmax", epochs=epochs, lr=LR, summed=False)
-            tr_m, te_m = _accuracies(net_mean, f_mean, data)
-            out["meangrad"] = {"train": tr_m, "test": te_m, "losses": f_mean.losses, "diverged": f_mean.diverged}
-            p.value("meangrad_train_accuracy", tr_m, unit="accuracy", dataset=where, seed=seed,
-                    label="train accuracy, Softmax + CELoss, batch-mean gradient (the engine's Optim)")
-            p.value("meangrad_test_accuracy", te_m, unit="accuracy", dataset=where, seed=seed,
-                    label="test accuracy, Softmax + CELoss, batch-mean gradient (the engine's Optim)")
-            p.data = {k: {kk: vv for kk, vv in v.items() if kk != "losses"} for k, v in out.items()} | {
-                "gap": gap, "agreement": agree, "data": where}
-            if seed == first:
-                better = "logsoftmax" if (out["logsoftmax"]["test"] or 0) > (out["softmax"]["test"] or 0) \
-                    else "softmax"
-                p.figure(loss_figure({VARIANTS["softmax"]: out["softmax"]["losses"],
-                                      VARIANTS["logsoftmax"]: out["logsoftmax"]["losses"],
-                                      "Softmax + CELoss, batch-mean gradient": f_mean.losses},
-                                     title="training cross-entropy", xlabel="iteration (epoch)", log=True),
-                         f"loss-seed{seed}",
-                         f"Mean training cross-entropy per iteration (seed {seed}, {config}). The two variants' "
-                         f"curves lie on each other (largest gap {gap:.1e}); the batch-mean gradient takes steps "
-                         f"{len(data.X_train) // N_BATCHES} times smaller and lags behind (report Figure 4.3).")
-                cm = _confusion(data.y_test, preds[better])
-                p.figure(_confusion_figure(cm, f"{VARIANTS[better].split(' (')[0]}, test set"),
-                         f"confusion-seed{seed}",
-                         f"Confusion matrix on the test set (seed {seed}) of {VARIANTS[better]}, the variant with "
-                         f"the better test accuracy ({_fmt(out[better]['test'])}; the Softmax variant wins ties). "
-                         f"Rows: true digit; colour: share of that digit; numbers: counts.")
-                fig, n_wrong = _prediction_grid(data, preds[better], seed, "test predictions")
-                p.figure(fig, f"predictions-seed{seed}",
-                         f"Test images with the prediction of {VARIANTS[better]} and the true label (seed {seed}): "
-                         f"{32 - n_wrong} drawn at random among the others and {n_wrong} of the mistakes, in red "
-                         f"(report Figure 4.4).")
-        study.part(f"seed{seed}", seed_part, title=f"Softmax + CE against LogSoftmax CE, seed {seed}")
+    def seed_part(p: Part, seed: int) -> None:
+        data = digit_data(study, p)
+        where = f"{data.name}, {len(data.X_train)} train / {len(data.X_test)} test"
+        hidden = data.X_train.shape[1] // 2
+        if data.side != 16:
+            p.note(f"Network: the report's Figure 4.2 is not in the text; ours is Linear({data.side ** 2}, "
+                   f"{hidden})-TanH-Linear({hidden}, 10) on {data.side}x{data.side} images ({data.side ** 2} "
+                   f"inputs instead of USPS's 256), the hidden width being half the input size.")
+        out: dict[str, Any] = {}
+        nets = {}
+        for variant, prefix in (("softmax", ""), ("logsoftmax", "logsoftmax_")):
+            net, f = _train(data, seed, variant, epochs=epochs, lr=LR)
+            tr, te = _accuracies(net, f, data)
+            nets[variant] = net
+            out[variant] = {"train": tr, "test": te, "losses": f.losses, "diverged": f.diverged}
+            p.value(f"{prefix}train_accuracy", tr, unit="accuracy", dataset=where, seed=seed,
+                    label=f"train accuracy, {VARIANTS[variant]}")
+            p.value(f"{prefix}test_accuracy", te, unit="accuracy", dataset=where, seed=seed,
+                    label=f"test accuracy, {VARIANTS[variant]}")
+        a, b = np.asarray(out["softmax"]["losses"]), np.asarray(out["logsoftmax"]["losses"])
+        gap = float(np.max(np.abs(a - b))) if a.shape == b.shape else None
+        preds = {v: predict_labels(nets[v], data.X_test) for v in nets}
+        agree = float((preds["softmax"] == preds["logsoftmax"]).mean())
+        p.value("variants_max_loss_gap", gap, unit="CE", dataset=where, seed=seed,
+                label="largest gap between the two variants' training losses (any iteration)")
+        p.value("variants_test_agreement", agree, unit="fraction", dataset=where, seed=seed,
+                label="share of test images both variants classify the same way")
+        net_mean, f_mean = _train(data, seed, "softmax", epochs=epochs, lr=LR, summed=False)
+        tr_m, te_m = _accuracies(net_mean, f_mean, data)
+        out["meangrad"] = {"train": tr_m, "test": te_m, "losses": f_mean.losses, "diverged": f_mean.diverged}
+        p.value("meangrad_train_accuracy", tr_m, unit="accuracy", dataset=where, seed=seed,
+                label="train accuracy, Softmax + CELoss, batch-mean gradient (the engine's Optim)")
+        p.value("meangrad_test_accuracy", te_m, unit="accuracy", dataset=where, seed=seed,
+                label="test accuracy, Softmax + CELoss, batch-mean gradient (the engine's Optim)")
+        p.data = {k: {kk: vv for kk, vv in v.items() if kk != "losses"} for k, v in out.items()} | {
+            "gap": gap, "agreement": agree, "data": where}
+        if seed == first:
+            better = "logsoftmax" if (out["logsoftmax"]["test"] or 0) > (out["softmax"]["test"] or 0) \
+                else "softmax"
+            p.figure(loss_figure({VARIANTS["softmax"]: out["softmax"]["losses"],
+                                  VARIANTS["logsoftmax"]: out["logsoftmax"]["losses"],
+                                  "Softmax + CELoss, batch-mean gradient": f_mean.losses},
+                                 title="training cross-entropy", xlabel="iteration (epoch)", log=True),
+                     f"loss-seed{seed}",
+                     f"Mean training cross-entropy per iteration (seed {seed}, {config}). The two variants' "
+                     f"curves lie on each other (largest gap {gap:.1e}); the batch-mean gradient takes steps "
+                     f"{len(data.X_train) // N_BATCHES} times smaller and lags behind (report Figure 4.3).")
+            cm = _confusion(data.y_test, preds[better])
+            p.figure(_confusion_figure(cm, f"{VARIANTS[better].split(' (')[0]}, test set"),
+                     f"confusion-seed{seed}",
+                     f"Confusion matrix on the test set (seed {seed}) of {VARIANTS[better]}, the variant with "
+                     f"the better test accuracy ({fmt3(out[better]['test'])}; the Softmax variant wins ties). "
+                     f"Rows: true digit; colour: share of that digit; numbers: counts.")
+            fig, n_wrong = _prediction_grid(data, preds[better], seed, "test predictions")
+            p.figure(fig, f"predictions-seed{seed}",
+                     f"Test images with the prediction of {VARIANTS[better]} and the true label (seed {seed}): "
+                     f"{32 - n_wrong} drawn at random among the others and {n_wrong} of the mistakes, in red "
+                     f"(report Figure 4.4).")
+    seed_parts(study, ("", seed_part, "Softmax + CE against LogSoftmax CE"))
 
     def variants(p: Part) -> None:
         per_seed = [study.data_of(f"seed{s}") for s in study.seeds]

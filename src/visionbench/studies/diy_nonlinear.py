@@ -27,7 +27,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from visionbench.scratch import Linear, Loss, Module, MSELoss, Sequential, Sigmoid, TanH
-from visionbench.studies._diy import DOC, Fit, accuracy, boundary_figure, fit, gen_arti, loss_figure
+from visionbench.studies._diy import (
+    DIVERGED_ABOVE,
+    DOC,
+    Fit,
+    accuracies,
+    boundary_figure,
+    fit,
+    fmt3,
+    gen_arti,
+    loss_figure,
+    seed_parts,
+)
 from visionbench.studies._study import Part, Reference, Study, StudyRun
 
 HIDDEN = 8  # the report does not give the hidden width
@@ -79,7 +90,7 @@ def _manual_descent(layers: Sequence[Module], loss: Loss, X: np.ndarray, Y: np.n
                 inputs.append(layer.forward(inputs[-1]))
             yhat = inputs.pop()
             value = float(loss.forward(Y, yhat).mean())
-            if not math.isfinite(value) or value > 1e12:
+            if not math.isfinite(value) or value > DIVERGED_ABOVE:
                 out.diverged = True
                 out.losses.append(float("nan"))
                 break
@@ -92,14 +103,6 @@ def _manual_descent(layers: Sequence[Module], loss: Loss, X: np.ndarray, Y: np.n
                 layer.update_parameters(lr)
     out.seconds = time.perf_counter() - start
     return out
-
-
-def _accuracies(net: Module, f: Fit, Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray,
-                yte: np.ndarray) -> tuple[float | None, float | None]:
-    """Train and test accuracy, None for both when the training diverged."""
-    if f.diverged:
-        return None, None
-    return accuracy(net, Xtr, ytr), accuracy(net, Xte, yte)
 
 
 def _epochs_to(losses: Sequence[float], threshold: float) -> int | None:
@@ -122,91 +125,88 @@ def _run(study: StudyRun) -> None:
     data = f"four Gaussians (XOR, sigma 0.1), {n} train / {n} test"
     first = study.seeds[0]
 
-    for seed in study.seeds:
-        def manual(p: Part, seed: int = seed) -> None:
-            Xtr, ytr, Xte, yte, rng = _data(seed, n)
-            Y = ytr[:, None].astype(np.float64)
-            nl_layers, lin_layers = _nonlinear_layers(rng), _linear_layers(rng)
-            f_nl = _manual_descent(nl_layers, MSELoss(), Xtr, Y, steps=steps, lr=LR_FULL)
-            f_lin = _manual_descent(lin_layers, MSELoss(), Xtr, Y, steps=steps, lr=LR_FULL)
-            # Sequential only wraps the trained modules for prediction and the figure; training did not use it.
-            nl_net, lin_net = Sequential(*nl_layers), Sequential(*lin_layers)
-            nl_acc, lin_acc = _accuracies(nl_net, f_nl, Xtr, ytr, Xte, yte), _accuracies(lin_net, f_lin, Xtr, ytr,
-                                                                                         Xte, yte)
-            for prefix, (tr, te), what in (("nonlinear", nl_acc, f"Linear(2,{HIDDEN})-TanH-Linear({HIDDEN},1)-Sigmoid"),
-                                           ("linear", lin_acc, "Linear(2,1)-Sigmoid")):
-                p.value(f"{prefix}_train_accuracy", tr, unit="accuracy", dataset=data, seed=seed,
-                        label=f"train accuracy, {what}, full batch")
-                p.value(f"{prefix}_test_accuracy", te, unit="accuracy", dataset=data, seed=seed,
-                        label=f"test accuracy, {what}, full batch")
-            p.table(f"Full-batch gradient descent, manual back-propagation (seed {seed})",
-                    ["model", "train accuracy", "test accuracy", "final loss", "diverged"],
-                    [[f"Linear(2,{HIDDEN})-TanH-Linear({HIDDEN},1)-Sigmoid", *nl_acc,
-                      f_nl.losses[-1] if f_nl.losses else None, f_nl.diverged],
-                     ["Linear(2,1)-Sigmoid", *lin_acc, f_lin.losses[-1] if f_lin.losses else None, f_lin.diverged]],
-                    f"{steps} full-batch steps, lr {LR_FULL}, MSE on 0/1 labels; n/a marks a diverged training.")
-            for name, f in (("non-linear", f_nl), ("linear", f_lin)):
-                if f.diverged:
-                    p.note(f"Seed {seed}: the {name} network diverged under full-batch descent (lr {LR_FULL}); "
-                           f"its accuracies are n/a.")
-            p.data = {"nonlinear_losses": f_nl.losses, "linear_losses": f_lin.losses,
-                      "nonlinear_accuracies": list(nl_acc)}
-            if seed == first:
-                p.figure(boundary_figure([(f"Linear-TanH-Linear-Sigmoid (test acc {_fmt(nl_acc[1])})", nl_net, Xte,
-                                           yte),
-                                          (f"Linear-Sigmoid (test acc {_fmt(lin_acc[1])})", lin_net, Xte, yte)]),
-                         f"boundary-manual-seed{seed}",
-                         f"Decision regions on the test points (seed {seed}): the hidden TanH layer carves the XOR "
-                         f"quadrants, the single linear unit can only draw one line (report Figures 2.1 and 2.2).")
-                p.figure(loss_figure({"non-linear (2-layer)": f_nl.losses, "linear": f_lin.losses},
-                                     title="full-batch training loss (MSE)", xlabel="gradient step (= epoch)",
-                                     log=True), f"loss-manual-seed{seed}",
-                         f"Mean training MSE per full-batch step (seed {seed}): the linear model stalls near 0.25, "
-                         f"the error of answering 0.5 everywhere (its last value: {_fmt(f_lin.losses[-1])}).")
-        study.part(f"manual-seed{seed}", manual, title=f"§2.2 manual back-propagation, full batch, seed {seed}")
-
-    for seed in study.seeds:
-        def sgd(p: Part, seed: int = seed) -> None:
-            Xtr, ytr, Xte, yte, _ = _data(seed, n)
-            rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
-            Y = ytr[:, None].astype(np.float64)
-            net = Sequential(*_nonlinear_layers(rng))
-            f = fit(net, MSELoss(), Xtr, Y, epochs=epochs, lr=LR_SGD, batch_size=BATCH, rng=rng)
-            tr, te = _accuracies(net, f, Xtr, ytr, Xte, yte)
-            p.value("sgd_train_accuracy", tr, unit="accuracy", dataset=data, seed=seed,
-                    label="train accuracy, Sequential + mini-batch SGD")
-            p.value("sgd_test_accuracy", te, unit="accuracy", dataset=data, seed=seed,
-                    label="test accuracy, Sequential + mini-batch SGD")
-            manual_data = study.data_of(f"manual-seed{seed}")
-            full = [float("nan") if v is None else v for v in manual_data["nonlinear_losses"]]
-            threshold = 0.05
-            e_sgd, e_full = _epochs_to(f.losses, threshold), _epochs_to(full, threshold)
-            p.value("sgd_epochs_to_mse_0_05", e_sgd, unit="epochs", dataset=data, seed=seed,
-                    label=f"epochs until the training MSE < {threshold}, mini-batch SGD (batch {BATCH})")
-            p.value("fullbatch_epochs_to_mse_0_05", e_full, unit="epochs", dataset=data, seed=seed,
-                    label=f"epochs until the training MSE < {threshold}, full batch (§2.2)")
-            steps_per_epoch = -(-n // BATCH)
-            p.table(f"Sequential + mini-batch SGD against full batch (seed {seed})",
-                    ["training", "train accuracy", "test accuracy", f"epochs to MSE < {threshold}",
-                     f"gradient steps to MSE < {threshold}", "diverged"],
-                    [[f"mini-batch SGD, batch {BATCH}, lr {LR_SGD}, {epochs} epochs", tr, te, e_sgd,
-                      None if e_sgd is None else e_sgd * steps_per_epoch, f.diverged],
-                     [f"full batch (§2.2 part), lr {LR_FULL}, {steps} epochs", *manual_data["nonlinear_accuracies"],
-                      e_full, e_full, not all(map(math.isfinite, full))]],
-                    "Per epoch (one pass over the training set) mini-batch SGD gets there far sooner, as the report "
-                    "says; per gradient step it is not faster, it just takes many cheap steps per pass.")
+    def manual(p: Part, seed: int) -> None:
+        Xtr, ytr, Xte, yte, rng = _data(seed, n)
+        Y = ytr[:, None].astype(np.float64)
+        nl_layers, lin_layers = _nonlinear_layers(rng), _linear_layers(rng)
+        f_nl = _manual_descent(nl_layers, MSELoss(), Xtr, Y, steps=steps, lr=LR_FULL)
+        f_lin = _manual_descent(lin_layers, MSELoss(), Xtr, Y, steps=steps, lr=LR_FULL)
+        # Sequential only wraps the trained modules for prediction and the figure; training did not use it.
+        nl_net, lin_net = Sequential(*nl_layers), Sequential(*lin_layers)
+        nl_acc = accuracies(nl_net, f_nl, Xtr, ytr, Xte, yte)
+        lin_acc = accuracies(lin_net, f_lin, Xtr, ytr, Xte, yte)
+        for prefix, (tr, te), what in (("nonlinear", nl_acc, f"Linear(2,{HIDDEN})-TanH-Linear({HIDDEN},1)-Sigmoid"),
+                                       ("linear", lin_acc, "Linear(2,1)-Sigmoid")):
+            p.value(f"{prefix}_train_accuracy", tr, unit="accuracy", dataset=data, seed=seed,
+                    label=f"train accuracy, {what}, full batch")
+            p.value(f"{prefix}_test_accuracy", te, unit="accuracy", dataset=data, seed=seed,
+                    label=f"test accuracy, {what}, full batch")
+        p.table(f"Full-batch gradient descent, manual back-propagation (seed {seed})",
+                ["model", "train accuracy", "test accuracy", "final loss", "diverged"],
+                [[f"Linear(2,{HIDDEN})-TanH-Linear({HIDDEN},1)-Sigmoid", *nl_acc,
+                  f_nl.losses[-1] if f_nl.losses else None, f_nl.diverged],
+                 ["Linear(2,1)-Sigmoid", *lin_acc, f_lin.losses[-1] if f_lin.losses else None, f_lin.diverged]],
+                f"{steps} full-batch steps, lr {LR_FULL}, MSE on 0/1 labels; n/a marks a diverged training.")
+        for name, f in (("non-linear", f_nl), ("linear", f_lin)):
             if f.diverged:
-                p.note(f"Seed {seed}: mini-batch SGD diverged (lr {LR_SGD}); its accuracies are n/a.")
-            if seed == first:
-                p.figure(boundary_figure([(f"Sequential + SGD (test acc {_fmt(te)})", net, Xte, yte)]),
-                         f"boundary-sgd-seed{seed}",
-                         f"Decision regions of the network trained with Sequential and mini-batch SGD, test points "
-                         f"(seed {seed}); report Figure 3.1.")
-                p.figure(loss_figure({f"mini-batch SGD (batch {BATCH})": f.losses, "full batch (§2.2)": full},
-                                     title="training loss per epoch (MSE)", log=True), f"loss-sgd-seed{seed}",
-                         f"Mean training MSE per pass over the data (seed {seed}): mini-batch SGD settles within a "
-                         f"few epochs, full-batch descent (one step per epoch) needs many more passes (see the table).")
-        study.part(f"sgd-seed{seed}", sgd, title=f"§3.3.1 Sequential + mini-batch SGD, seed {seed}")
+                p.note(f"Seed {seed}: the {name} network diverged under full-batch descent (lr {LR_FULL}); "
+                       f"its accuracies are n/a.")
+        p.data = {"nonlinear_losses": f_nl.losses, "linear_losses": f_lin.losses,
+                  "nonlinear_accuracies": list(nl_acc)}
+        if seed == first:
+            p.figure(boundary_figure([(f"Linear-TanH-Linear-Sigmoid (test acc {fmt3(nl_acc[1])})", nl_net, Xte,
+                                       yte),
+                                      (f"Linear-Sigmoid (test acc {fmt3(lin_acc[1])})", lin_net, Xte, yte)]),
+                     f"boundary-manual-seed{seed}",
+                     f"Decision regions on the test points (seed {seed}): the hidden TanH layer carves the XOR "
+                     f"quadrants, the single linear unit can only draw one line (report Figures 2.1 and 2.2).")
+            p.figure(loss_figure({"non-linear (2-layer)": f_nl.losses, "linear": f_lin.losses},
+                                 title="full-batch training loss (MSE)", xlabel="gradient step (= epoch)",
+                                 log=True), f"loss-manual-seed{seed}",
+                     f"Mean training MSE per full-batch step (seed {seed}): the linear model stalls near 0.25, "
+                     f"the error of answering 0.5 everywhere (its last value: {fmt3(f_lin.losses[-1])}).")
+    def sgd(p: Part, seed: int) -> None:
+        Xtr, ytr, Xte, yte, _ = _data(seed, n)
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+        Y = ytr[:, None].astype(np.float64)
+        net = Sequential(*_nonlinear_layers(rng))
+        f = fit(net, MSELoss(), Xtr, Y, epochs=epochs, lr=LR_SGD, batch_size=BATCH, rng=rng)
+        tr, te = accuracies(net, f, Xtr, ytr, Xte, yte)
+        p.value("sgd_train_accuracy", tr, unit="accuracy", dataset=data, seed=seed,
+                label="train accuracy, Sequential + mini-batch SGD")
+        p.value("sgd_test_accuracy", te, unit="accuracy", dataset=data, seed=seed,
+                label="test accuracy, Sequential + mini-batch SGD")
+        manual_data = study.data_of(f"manual-seed{seed}")
+        full = [float("nan") if v is None else v for v in manual_data["nonlinear_losses"]]
+        threshold = 0.05
+        e_sgd, e_full = _epochs_to(f.losses, threshold), _epochs_to(full, threshold)
+        p.value("sgd_epochs_to_mse_0_05", e_sgd, unit="epochs", dataset=data, seed=seed,
+                label=f"epochs until the training MSE < {threshold}, mini-batch SGD (batch {BATCH})")
+        p.value("fullbatch_epochs_to_mse_0_05", e_full, unit="epochs", dataset=data, seed=seed,
+                label=f"epochs until the training MSE < {threshold}, full batch (§2.2)")
+        steps_per_epoch = -(-n // BATCH)
+        p.table(f"Sequential + mini-batch SGD against full batch (seed {seed})",
+                ["training", "train accuracy", "test accuracy", f"epochs to MSE < {threshold}",
+                 f"gradient steps to MSE < {threshold}", "diverged"],
+                [[f"mini-batch SGD, batch {BATCH}, lr {LR_SGD}, {epochs} epochs", tr, te, e_sgd,
+                  None if e_sgd is None else e_sgd * steps_per_epoch, f.diverged],
+                 [f"full batch (§2.2 part), lr {LR_FULL}, {steps} epochs", *manual_data["nonlinear_accuracies"],
+                  e_full, e_full, not all(map(math.isfinite, full))]],
+                "Per epoch (one pass over the training set) mini-batch SGD gets there far sooner, as the report "
+                "says; per gradient step it is not faster, it just takes many cheap steps per pass.")
+        if f.diverged:
+            p.note(f"Seed {seed}: mini-batch SGD diverged (lr {LR_SGD}); its accuracies are n/a.")
+        if seed == first:
+            p.figure(boundary_figure([(f"Sequential + SGD (test acc {fmt3(te)})", net, Xte, yte)]),
+                     f"boundary-sgd-seed{seed}",
+                     f"Decision regions of the network trained with Sequential and mini-batch SGD, test points "
+                     f"(seed {seed}); report Figure 3.1.")
+            p.figure(loss_figure({f"mini-batch SGD (batch {BATCH})": f.losses, "full batch (§2.2)": full},
+                                 title="training loss per epoch (MSE)", log=True), f"loss-sgd-seed{seed}",
+                     f"Mean training MSE per pass over the data (seed {seed}): mini-batch SGD settles within a "
+                     f"few epochs, full-batch descent (one step per epoch) needs many more passes (see the table).")
+    seed_parts(study, ("manual", manual, "§2.2 manual back-propagation, full batch"))
+    seed_parts(study, ("sgd", sgd, "§3.3.1 Sequential + mini-batch SGD"))
 
     def sigma_part(p: Part) -> None:
         seeds = study.seeds[:1] if study.quick else study.seeds
@@ -218,7 +218,7 @@ def _run(study: StudyRun) -> None:
                 Y = ytr[:, None].astype(np.float64)
                 for kind, layers in (("nonlinear", _nonlinear_layers(rng)), ("linear", _linear_layers(rng))):
                     f = _manual_descent(layers, MSELoss(), Xtr, Y, steps=steps, lr=LR_FULL)
-                    te = _accuracies(Sequential(*layers), f, Xtr, ytr, Xte, yte)[1]
+                    te = accuracies(Sequential(*layers), f, Xtr, ytr, Xte, yte)[1]
                     if te is not None:
                         accs[kind].append(te)
             best = _bayes_accuracy(sigma)
@@ -241,10 +241,6 @@ def _run(study: StudyRun) -> None:
                f"'Wider Gaussians' table). The report does not give its data parameters.")
 
     study.part("sigma", sigma_part, title="Wider Gaussians: how noisy the report's data may have been")
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 STUDY = Study(

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from visionbench.scratch import Linear, MSELoss
-from visionbench.studies._diy import DOC, fit, loss_figure
+from visionbench.studies._diy import DOC, fit, loss_figure, seed_parts
 from visionbench.studies._study import Part, Reference, Study, StudyRun
 
 #: The synthetic line and its noise (variance of a*x for x ~ U(-2, 2) is a^2 * 4/3 = 3, so sigma^2 = 3 gives R² 0.5).
@@ -177,55 +177,54 @@ def _run(study: StudyRun) -> None:
     syn_data = f"synthetic 1-D, {n_train} train / {n_test} test"
     all_data = "diabetes, 10 features, seeded 80/20 split (353 train / 89 test)"
 
-    for seed in study.seeds:
-        def part(p: Part, seed: int = seed) -> None:
-            seq = np.random.SeedSequence(seed)
-            data_rng, *fit_rngs = (np.random.default_rng(s) for s in seq.spawn(4))
-            splits = [_diabetes_bmi(), _synthetic(n_train, n_test, data_rng), _diabetes(seed)]
-            results = [_fit_both(s, epochs=epochs, lr=lr, batch_size=batch, rng=r)
-                       for s, r in zip(splits, fit_rngs, strict=True)]
-            bmi, syn, full = results
-            _record(p, "r2_ours", "r2_sklearn", bmi, data=bmi_data, seed=seed, what="diabetes BMI")
-            _record(p, "r2_ours_synthetic", "r2_sklearn_synthetic", syn, data=syn_data, seed=seed, what="synthetic")
-            _record(p, "r2_ours_diabetes10", "r2_sklearn_diabetes10", full, data=all_data, seed=seed,
-                    what="diabetes, 10 features")
-            for name, res in zip(("bmi", "synthetic", "diabetes10"), results, strict=True):
-                gap = None if res.r2_train_ours is None else res.r2_train_sk - res.r2_train_ours
-                p.value(f"train_r2_gap_{name}", gap, unit="R2", seed=seed,
-                        label=f"training R², scikit-learn minus ours, {name} (>= 0: least squares is optimal)")
-            rows = []
-            for s, res in zip(splits, results, strict=True):
-                rows.append([s.name, len(s.X_train), len(s.X_test), res.r2_train_ours, res.r2_train_sk,
-                             res.r2_test_ours, res.r2_test_sk,
-                             None if res.r2_test_ours is None else res.r2_test_ours - res.r2_test_sk])
-            p.table(f"R² of both models, seed {seed}",
-                    ["data", "train n", "test n", "train R² ours", "train R² sklearn", "test R² ours",
-                     "test R² sklearn", "test: ours − sklearn"], rows,
-                    f"Linear + MSE by mini-batch SGD ({epochs} epochs, batch {batch}, lr {lr}, lowered to "
-                    f"{lr * STAGES[1][1]:g} then {lr * STAGES[2][1]:g} for the last 40%) against scikit-learn's "
-                    f"LinearRegression on the same data; n/a marks a diverged fit.")
-            if any(r.r2_test_ours is None for r in results):
-                p.note(f"Seed {seed}: SGD diverged on "
-                       + ", ".join(s.name for s, r in zip(splits, results, strict=True) if r.r2_test_ours is None)
-                       + "; its R² is shown as n/a.")
-            p.data = {s.name: {"r2_test_ours": r.r2_test_ours, "r2_test_sklearn": r.r2_test_sk}
-                      for s, r in zip(splits, results, strict=True)}
-            if seed == study.seeds[0]:
-                p.figure(loss_figure({f"{s.name}": r.losses for s, r in zip(splits, results, strict=True)},
-                                     title="training loss (MSE)", log=True), f"loss-seed{seed}",
-                         f"Mean training MSE per epoch (seed {seed}); the diabetes targets are standardised, the "
-                         f"synthetic ones are raw (noise variance 3 is the floor); the learning rate drops at "
-                         f"{round(STAGES[0][0] * epochs)} and {round(sum(s[0] for s in STAGES[:2]) * epochs)} "
-                         f"epochs. Report Figure 1.1 (right).")
-                p.figure(_line_figure(splits[1], syn, title="synthetic", xlabel="x", ylabel="y", true_line=True),
-                         f"synthetic-fit-seed{seed}",
-                         f"Synthetic data (seed {seed}): our SGD line and scikit-learn's on the training and test "
-                         f"points, with the true line y = {SLOPE} x + {INTERCEPT}. Report Figures 1.1-1.2.")
-                p.figure(_line_figure(splits[0], bmi, title="diabetes BMI", xlabel="BMI (standardised)",
-                                      ylabel="disease progression", true_line=False), f"bmi-fit-seed{seed}",
-                         f"Diabetes, BMI feature alone, scikit-learn example's split (seed {seed} for SGD only): "
-                         f"both lines almost coincide.")
-        study.part(f"seed{seed}", part, title=f"Linear regression, seed {seed}")
+    def part(p: Part, seed: int) -> None:
+        seq = np.random.SeedSequence(seed)
+        data_rng, *fit_rngs = (np.random.default_rng(s) for s in seq.spawn(4))
+        splits = [_diabetes_bmi(), _synthetic(n_train, n_test, data_rng), _diabetes(seed)]
+        results = [_fit_both(s, epochs=epochs, lr=lr, batch_size=batch, rng=r)
+                   for s, r in zip(splits, fit_rngs, strict=True)]
+        bmi, syn, full = results
+        _record(p, "r2_ours", "r2_sklearn", bmi, data=bmi_data, seed=seed, what="diabetes BMI")
+        _record(p, "r2_ours_synthetic", "r2_sklearn_synthetic", syn, data=syn_data, seed=seed, what="synthetic")
+        _record(p, "r2_ours_diabetes10", "r2_sklearn_diabetes10", full, data=all_data, seed=seed,
+                what="diabetes, 10 features")
+        for name, res in zip(("bmi", "synthetic", "diabetes10"), results, strict=True):
+            gap = None if res.r2_train_ours is None else res.r2_train_sk - res.r2_train_ours
+            p.value(f"train_r2_gap_{name}", gap, unit="R2", seed=seed,
+                    label=f"training R², scikit-learn minus ours, {name} (>= 0: least squares is optimal)")
+        rows = []
+        for s, res in zip(splits, results, strict=True):
+            rows.append([s.name, len(s.X_train), len(s.X_test), res.r2_train_ours, res.r2_train_sk,
+                         res.r2_test_ours, res.r2_test_sk,
+                         None if res.r2_test_ours is None else res.r2_test_ours - res.r2_test_sk])
+        p.table(f"R² of both models, seed {seed}",
+                ["data", "train n", "test n", "train R² ours", "train R² sklearn", "test R² ours",
+                 "test R² sklearn", "test: ours − sklearn"], rows,
+                f"Linear + MSE by mini-batch SGD ({epochs} epochs, batch {batch}, lr {lr}, lowered to "
+                f"{lr * STAGES[1][1]:g} then {lr * STAGES[2][1]:g} for the last 40%) against scikit-learn's "
+                f"LinearRegression on the same data; n/a marks a diverged fit.")
+        if any(r.r2_test_ours is None for r in results):
+            p.note(f"Seed {seed}: SGD diverged on "
+                   + ", ".join(s.name for s, r in zip(splits, results, strict=True) if r.r2_test_ours is None)
+                   + "; its R² is shown as n/a.")
+        p.data = {s.name: {"r2_test_ours": r.r2_test_ours, "r2_test_sklearn": r.r2_test_sk}
+                  for s, r in zip(splits, results, strict=True)}
+        if seed == study.seeds[0]:
+            p.figure(loss_figure({f"{s.name}": r.losses for s, r in zip(splits, results, strict=True)},
+                                 title="training loss (MSE)", log=True), f"loss-seed{seed}",
+                     f"Mean training MSE per epoch (seed {seed}); the diabetes targets are standardised, the "
+                     f"synthetic ones are raw (noise variance 3 is the floor); the learning rate drops at "
+                     f"{round(STAGES[0][0] * epochs)} and {round(sum(s[0] for s in STAGES[:2]) * epochs)} "
+                     f"epochs. Report Figure 1.1 (right).")
+            p.figure(_line_figure(splits[1], syn, title="synthetic", xlabel="x", ylabel="y", true_line=True),
+                     f"synthetic-fit-seed{seed}",
+                     f"Synthetic data (seed {seed}): our SGD line and scikit-learn's on the training and test "
+                     f"points, with the true line y = {SLOPE} x + {INTERCEPT}. Report Figures 1.1-1.2.")
+            p.figure(_line_figure(splits[0], bmi, title="diabetes BMI", xlabel="BMI (standardised)",
+                                  ylabel="disease progression", true_line=False), f"bmi-fit-seed{seed}",
+                     f"Diabetes, BMI feature alone, scikit-learn example's split (seed {seed} for SGD only): "
+                     f"both lines almost coincide.")
+    seed_parts(study, ("", part, "Linear regression"))
 
     def noise(p: Part) -> None:
         """How much the test R² on 20 patients depends on which 20: scikit-learn over random 20-patient test sets."""
