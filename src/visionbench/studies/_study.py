@@ -1,7 +1,8 @@
 """What a study is: the document it reproduces, the numbers that document reports, and how to compute ours.
 
-A study module (``studies/<name>.py``) defines one :class:`Study` named ``STUDY``: data about the document (title,
-section, the reported numbers as typed :class:`Reference` rows, what differs in our setting) and a ``run`` function.
+A study module (``studies/<name>.py``, or a package ``studies/<name>/`` whose ``__init__`` holds it) defines one
+:class:`Study` named ``STUDY``: data about the document (title, section, the reported numbers as typed
+:class:`Reference` rows, what differs in our setting) and a ``run`` function.
 ``run`` receives a :class:`StudyRun` and splits its work into *parts* (``study.part(name, fn)``); each part records
 values, tables and figures through a :class:`Part` and is saved to ``parts/<name>.json`` when it ends, so a study
 resumed with ``--resume`` redoes no finished part.
