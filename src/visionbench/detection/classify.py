@@ -108,7 +108,8 @@ def place_on_canvas(images: np.ndarray, canvas: int, scale: int, threshold: int)
     return Placed(out, boxes, blank)
 
 
-def _numpy(value: Any) -> np.ndarray:
+def as_numpy(value: Any) -> np.ndarray:
+    """A NumPy view of an array-like or a torch tensor (read through ``.detach().cpu()``, torch not imported)."""
     if hasattr(value, "detach"):  # a torch tensor: read it without importing torch here
         value = value.detach().cpu().numpy()
     return np.asarray(value)
@@ -125,8 +126,8 @@ def labels_from_detections(predictions: Sequence[Mapping[str, Any]]) -> np.ndarr
     """
     out = np.full(len(predictions), -1, np.int64)
     for i, pred in enumerate(predictions):
-        labels = _numpy(pred.get("labels", ())).reshape(-1)
-        scores = _numpy(pred.get("scores", ())).reshape(-1)
+        labels = as_numpy(pred.get("labels", ())).reshape(-1)
+        scores = as_numpy(pred.get("scores", ())).reshape(-1)
         if len(labels) != len(scores):
             raise ValueError(f"predictions of image {i}: {len(labels)} labels but {len(scores)} scores")
         if len(labels):
@@ -179,13 +180,9 @@ def classification_through_detection(
     return {
         "accuracy": float((pred == true).mean()),
         "macro_f1": float(f1[seen].mean()),
-        "per_class": {
-            "precision": [float(v) for v in precision],
-            "recall": [float(v) for v in recall],
-            "f1": [float(v) for v in f1],
-            "support": [int(v) for v in support],
-        },
-        "confusion_matrix": [[int(v) for v in row] for row in cm],
+        "per_class": {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+                      "support": support.tolist()},  # tolist gives Python floats and ints
+        "confusion_matrix": cm.tolist(),
         "no_box": no_box,
         "no_box_fraction": no_box / len(true),
         "num_images": len(true),
