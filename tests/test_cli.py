@@ -115,3 +115,23 @@ def test_datasets_lists_digits_as_found(capsys):
 
 def test_resume_refuses_other_training_flags(capsys, tmp_path):
     _one_line_error(capsys, ["train", "--resume", str(tmp_path), "--epochs", "5"], "--epochs", "--resume")
+
+
+def test_detector_trains_on_scenes_and_evaluates_through_detection(capsys, tmp_path):
+    scenes = ["canvas=64", "min_scale=16", "max_scale=32", "max_objects=3", "train_scenes=24", "test_scenes=8"]
+    tiny = ['widths=[8,16,16]', "out_channels=16", "representation=32", "rois_per_image=16"]
+    argv = ["train", "--model", "digit_frcnn", "--dataset", "scenes:digits", "--steps", "3", "--batch-size", "8",
+            "--quiet", "--threads", "1"]
+    argv += [a for kv in scenes for a in ("--dataset-option", kv)] + [a for kv in tiny for a in ("--model-arg", kv)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "test mAP" in out and "AP50" in out and "accuracy through detection" in out
+    assert "images without a box" in out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "config.json").read_text())["dataset_options"]["train_scenes"] == 24
+    assert main(["evaluate", str(run_dir)]) == 0
+    again = capsys.readouterr().out
+    assert "accuracy through detection" in again and "images without a box" in again
+    _one_line_error(capsys, ["train", "--resume", str(run_dir), "--dataset-option", "canvas=32"], "--dataset-option")
+    _one_line_error(capsys, ["train", "--model", "digit_frcnn", "--dataset", "scenes:digits", "--dataset-option",
+                             "canvass=64", "--quiet"], "canvass", "canvas")
