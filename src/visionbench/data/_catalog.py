@@ -181,7 +181,7 @@ _ALIASES = {
 
 
 def list_datasets() -> list[str]:
-    """Names accepted by ``load_dataset`` (plus ``imagefolder:PATH`` for any folder tree)."""
+    """Names accepted by ``load_dataset`` (plus ``imagefolder:PATH``, ``scenes:NAME`` and ``coco:PATH``)."""
     return list(SPECS)
 
 
