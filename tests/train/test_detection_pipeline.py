@@ -65,6 +65,20 @@ def test_detection_run_writes_coco_metrics_history_and_config(tmp_path):
     assert config["dataset_info"]["train_size"] + config["dataset_info"]["val_size"] == SCENES["train_scenes"]
 
 
+def test_detection_run_figures_come_from_the_run_directory(tmp_path):
+    from visionbench.report.detection import detection_figures, read_examples
+
+    result = train(_cfg(tmp_path, epochs=1))
+    images, targets, predictions = read_examples(result.run_dir)
+    assert images.shape == (SCENES["test_scenes"], 1, 64, 64) and images.dtype.name == "uint8"
+    assert sum(len(t["labels"]) for t in targets) == result.results["test_num_gt"]
+    assert sum(len(p["labels"]) for p in predictions) <= result.results["test_num_predictions"]
+    names = [name for name, _, _ in detection_figures(result.run_dir)]
+    assert names == ["detections", "pr-curve"]
+    curve = result.results["test_pr_curve50"]
+    assert len(curve["recall"]) == 101 and len(curve["precision"]) == 101
+
+
 def test_detection_resume_gives_exactly_the_uninterrupted_weights(tmp_path, monkeypatch):
     cfg = _cfg(tmp_path, epochs=3)
     full = train(cfg)

@@ -306,7 +306,7 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
             backend.load_weights(best_weights)
         else:  # resumed run whose best epoch came before the interruption
             backend.load(_checkpoint_path(run_dir, "best", session), weights_only=True)
-        results.update(_test_results(session))
+        results.update(_test_results(session, run_dir))
     results["classes"] = session.dataset.classes
     n_epochs = len(history)
     results.update(
@@ -336,14 +336,16 @@ def evaluate_run(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
         raise RunError(f"{path}: no checkpoint {ckpt.name} to evaluate; the run ended before its first epoch")
     session.backend.load(ckpt, weights_only=True)
     results = run.results or {}
-    results.update(_test_results(session))
+    results.update(_test_results(session, path))
     write_json(path / "results.json", results)
     return results
 
 
-def _test_results(session: Session) -> dict[str, Any]:
-    """The test-set entries of results.json for the weights loaded now: the task's metrics and the speed."""
+def _test_results(session: Session, run_dir: Path) -> dict[str, Any]:
+    """The test-set entries of results.json for the weights loaded now: the task's metrics and the speed (and the
+    task's test examples, written into the run directory)."""
     test, seconds = session.task.evaluate(session, session.dataset.test)
+    session.task.save_examples(run_dir, session.dataset.test, test)
     out = session.task.test_results(test)
     out["inference_images_per_second"] = len(session.dataset.test) / seconds if seconds > 0 else None
     out.update(session.task.extra_results(session))

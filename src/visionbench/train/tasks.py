@@ -14,8 +14,10 @@ torchvision's detection references and detectron2's evaluators:
 
 from __future__ import annotations
 
+import io
 import math
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Task", "ClassificationTask", "DetectionTask", "task_for", "DETECTION_LOSSES"]
 
+#: Test scenes saved with their predictions in a detection run's ``test_examples.npz``.
+EXAMPLES = 16
 #: The loss terms of torchvision's Faster R-CNN, summed into the training loss.
 DETECTION_LOSSES = ("loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
 
@@ -75,6 +79,9 @@ class Task:
     def extra_results(self, session: Session) -> dict[str, Any]:
         """Further results.json entries of the final evaluation, beyond the test split's metrics."""
         return {}
+
+    def save_examples(self, run_dir: Path, split: Any, metrics: dict[str, Any]) -> None:
+        """Write a few test examples with their predictions into the run directory (for the reports' figures)."""
 
     def progress(self, loss: float, stats: dict[str, float], seen: int) -> str:
         """The progress bar's text during an epoch."""
@@ -160,7 +167,8 @@ class DetectionTask(Task):
                       "lr", "seconds", "steps")
     #: The metrics of a test evaluation copied into results.json as ``test_<key>``.
     TEST_KEYS = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "mar_1", "mar_10", "mar_100",
-                 "per_class_ap", "per_class_ap50", "per_class_ar100", "num_images", "num_gt", "num_predictions")
+                 "per_class_ap", "per_class_ap50", "per_class_ar100", "num_images", "num_gt", "num_predictions",
+                 "pr_curve50")
 
     def split(self, full: Any, val_fraction: float, seed: int) -> tuple[Any, Any]:
         from visionbench.errors import ConfigError
@@ -209,11 +217,31 @@ class DetectionTask(Task):
         return out, time.perf_counter() - start
 
     def evaluate(self, session: Session, split: Any) -> tuple[dict[str, Any], float]:
-        from visionbench.detection.metrics import coco_metrics
+        """COCO's metrics, plus ``pr_curve50`` (the precision-recall curve at IoU 0.5, as a dict) and
+        ``predictions`` (per image, for :meth:`save_examples`; not copied into results.json)."""
+        from visionbench.detection.metrics import evaluate_detections
 
         predictions, seconds = self.predict(session, split)
         sizes = [split.image_size(i) for i in range(len(split))]
-        return coco_metrics(split.targets, predictions, session.dataset.classes, image_sizes=sizes), seconds
+        evaluation = evaluate_detections(split.targets, predictions, session.dataset.classes, image_sizes=sizes)
+        metrics = evaluation.metrics()
+        metrics.update(pr_curve50=evaluation.pr_curve(0.5).to_dict(), predictions=predictions)
+        return metrics, seconds
+
+    def save_examples(self, run_dir: Path, split: Any, metrics: dict[str, Any]) -> None:
+        """``test_examples.npz``: the first :data:`EXAMPLES` test images, their ground truth and the detector's
+        boxes (rows of image index, x1, y1, x2, y2, label, score; labels 0..K-1)."""
+        from visionbench.runs import atomic_write_bytes
+
+        n = min(EXAMPLES, len(split))
+        gt = [np.c_[np.full(len(t["labels"]), i), t["boxes"], t["labels"]] for i, t in enumerate(split.targets[:n])]
+        pred = [np.c_[np.full(len(p["labels"]), i), p["boxes"], p["labels"], p["scores"]]
+                for i, p in enumerate(metrics["predictions"][:n])]
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=np.stack([np.asarray(split.images[i]) for i in range(n)]),
+                            ground_truth=np.concatenate(gt or [np.zeros((0, 6))]).astype(np.float32),
+                            predictions=np.concatenate(pred or [np.zeros((0, 7))]).astype(np.float32))
+        atomic_write_bytes(run_dir / "test_examples.npz", buf.getvalue())
 
     def val_row(self, metrics: dict[str, Any]) -> dict[str, Any]:
         m, m50 = metrics.get("map"), metrics.get("map50")
