@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from visionbench.studies._diy import DigitData
+from visionbench.studies._diy_conv_nets import build_conv1d, build_conv2d, train_report
 from visionbench.studies._runner import run_study
-from visionbench.studies.diy_conv import _pm, _train_report, build_conv1d, build_conv2d
+from visionbench.studies.diy_conv import _pm
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SEEDS = ("0", "1", "2")
@@ -90,7 +91,7 @@ def test_architectures_adapt_and_divergence_is_caught():
         assert build_conv2d(side, rng).forward(np.zeros((2, side, side, 1), np.float32)).shape == (2, 10)
     X, y = rng.random((40, 64)), rng.integers(0, 10, 40)
     data = DigitData("fake (8x8)", 8, X, y, X[:10], y[:10])
-    r = _train_report("conv2d", data, 0, n_train=40, n_test=10, epochs=5, n_batches=4, lr=1e6)
+    r = train_report("conv2d", data, 0, n_train=40, n_test=10, epochs=5, n_batches=4, lr=1e6)
     assert r["diverged"] and r["train"] is None and r["test"] is None and r["test_whole"] is None
     assert _pm([None, None]) is None and _pm([0.5, None]) == "0.500 (1 diverged)"
     assert _pm([0.5, 0.7]).startswith("0.600 ± 0.141")

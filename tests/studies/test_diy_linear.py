@@ -13,16 +13,16 @@ from visionbench.scratch import SGD, Linear, MSELoss
 from visionbench.studies._diy import DIVERGED_ABOVE, fit, one_blas_thread, seed_parts
 from visionbench.studies._runner import run_study
 
-PNG = b"\x89PNG\r\n\x1a\n"
-
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    return run_study("diy-linear", quick=True, out=tmp_path_factory.mktemp("study"))
+def linear_study(tmp_path_factory):
+    """The quick run's folder and its summary."""
+    out = run_study("diy-linear", quick=True, out=tmp_path_factory.mktemp("study")).out_dir
+    return out, json.loads((out / "summary.json").read_text())
 
 
-def test_separable_data_is_separated(quick_run):
-    summary = json.loads((quick_run.out_dir / "summary.json").read_text())
+def test_separable_data_is_separated(linear_study):
+    out, summary = linear_study
     assert summary["status"] == "completed"
     rows = {r["key"]: r for r in summary["rows"]}
     for key in ("train_accuracy", "test_accuracy"):
@@ -30,9 +30,9 @@ def test_separable_data_is_separated(quick_run):
         assert min(rows[key]["per_seed"].values()) >= 0.98, key
     assert [(p["name"], p["title"]) for p in summary["parts"]] == [
         (f"seed{s}", f"Linear classifier, seed {s}") for s in (0, 1, 2)]
-    figures = sorted(p.name for p in (quick_run.out_dir / "figures").glob("*.png"))
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert figures == ["boundary-seed0.png", "loss-seed0.png"]
-    assert all((quick_run.out_dir / "figures" / f).read_bytes()[:8] == PNG for f in figures)
+    assert all((out / "figures" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
 
 
 def _problem() -> tuple[np.ndarray, np.ndarray]:

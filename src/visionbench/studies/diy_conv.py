@@ -27,35 +27,39 @@ the steps up to 8 times slower here. Times are training wall times (evaluation e
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from threadpoolctl import threadpool_limits
 
-from visionbench.scratch import (
-    CELogSoftmax,
-    Conv1D,
-    Conv2D,
-    Flatten,
-    Linear,
-    MaxPool1D,
-    MaxPool2D,
-    Module,
-    ReLU,
-    Sequential,
-    SGDOptimizer,
+from visionbench.studies._diy import (
+    DOC,
+    batches_text,
+    digit_data,
+    fmt3,
+    loss_figure,
+    mean_of,
+    one_blas_thread,
+    seed_parts,
 )
-from visionbench.studies._diy import DOC, DigitData, Fit, accuracy, digit_data, fit, loss_figure
+from visionbench.studies._diy_conv_nets import (
+    LARGE_BATCH,
+    LARGE_LR,
+    LARGE_MOMENTUM,
+    LARGE_WD,
+    NETS,
+    arch,
+    build_conv1d,
+    build_conv2d,
+    sweep_run,
+    train_large,
+    train_report,
+)
 from visionbench.studies._study import Part, Reference, Study, StudyRun
 
 __all__ = ["STUDY", "build_conv1d", "build_conv2d"]
 
-CLASSES = 10
-HIDDEN = 100
-CONV1D_CHANNELS, CONV2D_CHANNELS = 32, 16
 REF_DATA = "USPS (16x16)"
 SRC_1D, SRC_2D, SRC_T61 = "DIY report §6.2.1", "DIY report §6.2.2", "DIY report Table 6.1"
 
@@ -67,153 +71,13 @@ TABLE_61 = ((1, 150, 1e-2, 0.54, 0.475), (1, 160, 1e-1, 0.571, 0.5), (50, 160, 1
             (100, 165, 1e-1, 0.58, 0.505))
 QUICK_EPOCH_DIVISOR = 10  # quick mode: the report's epochs / 10
 
-# The larger budget: the whole training split, batch 32, momentum SGD, lr / 10 for the last quarter.
-LARGE_BATCH, LARGE_LR, LARGE_MOMENTUM, LARGE_WD = 32, 0.05, 0.9, 5e-4
+# The larger budget's epochs (its recipe: _diy_conv_nets.train_large).
 LARGE_EPOCHS, LARGE_EPOCHS_QUICK = 150, 16
 
 # The sweep (plain SGD, whole training split): batch sizes, learning rates, epochs read along each run.
 SWEEP = {"batch": (10, 32, 128), "lr": (0.01, 0.1), "epochs": (10, 30, 100)}
 SWEEP_QUICK = {"batch": (32, 128), "lr": (0.1,), "epochs": (2, 5)}
 
-NETS = {"conv1d": "Conv1D", "conv2d": "Conv2D"}
-
-
-def build_conv1d(side: int, rng: np.random.Generator) -> Sequential:
-    """The course's Conv1D net on a flat row of ``side * side`` pixels, input (batch, length, 1).
-
-    ``Conv1D(3, 1, 32)-MaxPool1D(2, 2)-Flatten-Linear(32 * (L - 2) // 2, 100)-ReLU-Linear(100, 10)``: 4,064 inputs to
-    the first Linear on USPS (L = 256), 992 on the 8x8 digits (L = 64).
-    """
-    pooled = (side * side - 2) // 2
-    return Sequential(Conv1D(3, 1, CONV1D_CHANNELS, rng=rng), MaxPool1D(2, 2), Flatten(),
-                      Linear(pooled * CONV1D_CHANNELS, HIDDEN, rng=rng), ReLU(), Linear(HIDDEN, CLASSES, rng=rng))
-
-
-def build_conv2d(side: int, rng: np.random.Generator) -> Sequential:
-    """Our Conv2D net on ``side x side`` images, channels-last input (batch, side, side, 1).
-
-    ``Conv2D(3x3, 1 -> 16)-ReLU-MaxPool2D(2)-Flatten-Linear(16 * ((side - 2) // 2) ** 2, 100)-ReLU-Linear(100, 10)``:
-    784 inputs to the first Linear on USPS, 144 on the 8x8 digits.
-    """
-    pooled = (side - 2) // 2
-    return Sequential(Conv2D(3, 1, CONV2D_CHANNELS, rng=rng), ReLU(), MaxPool2D(2), Flatten(),
-                      Linear(pooled * pooled * CONV2D_CHANNELS, HIDDEN, rng=rng), ReLU(),
-                      Linear(HIDDEN, CLASSES, rng=rng))
-
-
-BUILDERS: dict[str, Callable[[int, np.random.Generator], Sequential]] = {"conv1d": build_conv1d,
-                                                                          "conv2d": build_conv2d}
-
-
-def _shape(kind: str, X: np.ndarray, side: int) -> np.ndarray:
-    """Flat rows as the net's input: (N, side * side, 1) signals or (N, side, side, 1) images, float32."""
-    X = np.asarray(X, dtype=np.float32)
-    return X.reshape(len(X), side * side, 1) if kind == "conv1d" else X.reshape(len(X), side, side, 1)
-
-
-def _arch(kind: str, side: int) -> str:
-    if kind == "conv1d":
-        return (f"Conv1D(3, 1, 32)-MaxPool1D(2, 2)-Flatten-Linear({(side * side - 2) // 2 * 32}, 100)-ReLU-"
-                f"Linear(100, 10)")
-    return (f"Conv2D(3x3, 1->16)-ReLU-MaxPool2D(2)-Flatten-Linear({((side - 2) // 2) ** 2 * 16}, 100)-ReLU-"
-            f"Linear(100, 10)")
-
-
-def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
-    """(data, model) seed sequences: the subsets and the initial weights / shuffles of one seed."""
-    data_seq, model_seq = np.random.SeedSequence(seed).spawn(2)
-    return data_seq, model_seq
-
-
-def _subsets(data: DigitData, seed: int, n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random training and test indices of the report's sizes (or the whole split when it is smaller)."""
-    rng = np.random.default_rng(_seeds(seed)[0])
-    tr = rng.permutation(len(data.X_train))[:min(n_train, len(data.X_train))]
-    te = rng.permutation(len(data.X_test))[:min(n_test, len(data.X_test))]
-    return np.sort(tr), np.sort(te)
-
-
-def _evaluate(net: Module, f: Fit, kind: str, data: DigitData, tr: np.ndarray, te: np.ndarray) -> dict[str, Any]:
-    """What one training gives: accuracies (None when it diverged), loss curve, time."""
-    s = data.side
-    ok = not f.diverged
-    return {
-        "train": accuracy(net, _shape(kind, data.X_train[tr], s), data.y_train[tr]) if ok else None,
-        "test": accuracy(net, _shape(kind, data.X_test[te], s), data.y_test[te]) if ok else None,
-        "test_whole": accuracy(net, _shape(kind, data.X_test, s), data.y_test) if ok else None,
-        "seconds": f.seconds, "losses": f.losses, "diverged": f.diverged,
-        "n_train": int(len(tr)), "n_test": int(len(te)),
-    }
-
-
-def _train_report(kind: str, data: DigitData, seed: int, *, n_train: int, n_test: int, epochs: int,
-                  n_batches: int, lr: float) -> dict[str, Any]:
-    """One net at a report budget: plain gradient steps (the course's ``Optim``), the data cut into ``n_batches``."""
-    tr, te = _subsets(data, seed, n_train, n_test)
-    rng = np.random.default_rng(_seeds(seed)[1])
-    net = BUILDERS[kind](data.side, rng)
-    f = fit(net, CELogSoftmax(), _shape(kind, data.X_train[tr], data.side), data.y_train[tr], epochs=epochs, lr=lr,
-            n_batches=n_batches, rng=rng)
-    out = _evaluate(net, f, kind, data, tr, te)
-    out.update(epochs=epochs, n_batches=n_batches, lr=lr, batch_size=-(-len(tr) // n_batches),
-               steps=len(f.losses) * n_batches)
-    return out
-
-
-def _train_large(kind: str, data: DigitData, seed: int, epochs: int) -> dict[str, Any]:
-    """One net at the larger budget: whole training split, batch 32, momentum SGD, lr / 10 for the last quarter."""
-    rng = np.random.default_rng(_seeds(seed)[1])
-    net = BUILDERS[kind](data.side, rng)
-    X = _shape(kind, data.X_train, data.side)
-    biases = [n for n, _, _ in net.named_parameters() if n.endswith("bias")]
-    opt = SGDOptimizer(net, LARGE_LR, momentum=LARGE_MOMENTUM, weight_decay=LARGE_WD, no_decay=biases)
-    decay = epochs // 4
-    f = fit(net, CELogSoftmax(), X, data.y_train, epochs=epochs - decay, lr=LARGE_LR, batch_size=LARGE_BATCH,
-            rng=rng, optimizer=opt)
-    if decay and not f.diverged:
-        opt.lr = LARGE_LR / 10
-        f2 = fit(net, CELogSoftmax(), X, data.y_train, epochs=decay, lr=opt.lr, batch_size=LARGE_BATCH, rng=rng,
-                 optimizer=opt)
-        f = Fit(f.losses + f2.losses, f2.diverged, f.seconds + f2.seconds)
-    everything = np.arange(len(data.X_train)), np.arange(len(data.X_test))
-    out = _evaluate(net, f, kind, data, *everything)
-    out.update(epochs=epochs, batch_size=LARGE_BATCH, lr=LARGE_LR,
-               steps=len(f.losses) * -(-len(X) // LARGE_BATCH))
-    return out
-
-
-def _sweep_run(kind: str, data: DigitData, seed: int, batch: int, lr: float,
-               checkpoints: Sequence[int]) -> list[dict[str, Any]]:
-    """Plain SGD on the whole training split; accuracies and training time read at each epoch of ``checkpoints``."""
-    rng = np.random.default_rng(_seeds(seed)[1])
-    net = BUILDERS[kind](data.side, rng)
-    X, Xte = _shape(kind, data.X_train, data.side), _shape(kind, data.X_test, data.side)
-    marks = set(checkpoints)
-    rows: dict[int, dict[str, Any]] = {}
-    spent = {"eval": 0.0}
-    start = time.perf_counter()
-
-    def on_epoch(epoch: int, _loss: float) -> None:
-        if epoch + 1 in marks:
-            t = time.perf_counter()
-            rows[epoch + 1] = {"train": accuracy(net, X, data.y_train), "test": accuracy(net, Xte, data.y_test),
-                               "seconds": t - start - spent["eval"]}
-            spent["eval"] += time.perf_counter() - t
-
-    f = fit(net, CELogSoftmax(), X, data.y_train, epochs=max(checkpoints), lr=lr, batch_size=batch, rng=rng,
-            on_epoch=on_epoch)
-    steps_per_epoch = -(-len(X) // batch)
-    out = []
-    for e in checkpoints:
-        r = rows.get(e, {"train": None, "test": None, "seconds": None})  # missing: diverged before epoch e
-        out.append({"batch": batch, "lr": lr, "epochs": e, "steps": e * steps_per_epoch, **r,
-                    "diverged": f.diverged and e not in rows})
-    return out
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    nums = [v for v in values if v is not None]
-    return float(np.mean(nums)) if nums else None
 
 
 def _pm(values: Sequence[float | None], digits: int = 3) -> str | None:
@@ -227,14 +91,6 @@ def _pm(values: Sequence[float | None], digits: int = 3) -> str | None:
     if len(nums) < len(values):
         text += f" ({len(values) - len(nums)} diverged)"
     return text
-
-
-def _batches(n: int) -> str:
-    return f"{n} batch{'es' if n > 1 else ''}"
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 def _record(p: Part, prefix: str, r: dict[str, Any], *, where: str, seed: int, what: str,
@@ -251,70 +107,64 @@ def _record(p: Part, prefix: str, r: dict[str, Any], *, where: str, seed: int, w
             label=f"training wall time, {what}")
 
 
+@one_blas_thread
 def _run(study: StudyRun) -> None:
-    # Small matrices: one BLAS thread is several times faster than two on this shared machine.
-    with threadpool_limits(limits=1, user_api="blas"):
-        _run_parts(study)
-
-
-def _run_parts(study: StudyRun) -> None:
     div = QUICK_EPOCH_DIVISOR if study.quick else 1
     large_epochs = LARGE_EPOCHS_QUICK if study.quick else LARGE_EPOCHS
     first = study.seeds[0]
 
-    for seed in study.seeds:
-        def conv1d_part(p: Part, seed: int = seed) -> None:
-            data = digit_data(study, p)
-            n_train, n_test, epochs, n_batches, lr = CONV1D_BUDGET
-            r = _train_report("conv1d", data, seed, n_train=n_train, n_test=n_test, epochs=max(1, epochs // div),
-                              n_batches=n_batches, lr=lr)
+    def conv1d_part(p: Part, seed: int) -> None:
+        data = digit_data(study, p)
+        n_train, n_test, epochs, n_batches, lr = CONV1D_BUDGET
+        r = train_report("conv1d", data, seed, n_train=n_train, n_test=n_test, epochs=max(1, epochs // div),
+                         n_batches=n_batches, lr=lr)
+        where = f"{data.name}, {r['n_train']} train / {r['n_test']} test"
+        _record(p, "conv1d", r, where=where, seed=seed, what="Conv1D net, the report's budget")
+        if data.side != 16:
+            p.note(f"Conv1D net: the flat row has {data.side ** 2} pixels instead of USPS's 256, so the first "
+                   f"Linear takes {(data.side ** 2 - 2) // 2 * 32} inputs instead of 4,064 "
+                   f"({arch('conv1d', data.side)}).")
+        if r["n_test"] < n_test:
+            p.note(f"Test subsets: {data.name} has {len(data.X_test)} test images, fewer than the report's "
+                   f"{n_test} for Conv1D, so the Conv1D net is tested on all of them.")
+        p.data = r | {"where": where, "side": data.side}
+
+    def conv2d_part(p: Part, seed: int) -> None:
+        data = digit_data(study, p)
+        rows = []
+        for n_batches, epochs, lr, _, _ in TABLE_61:
+            rows.append(train_report("conv2d", data, seed, n_train=CONV2D_SIZES[0], n_test=CONV2D_SIZES[1],
+                                     epochs=max(1, epochs // div), n_batches=n_batches, lr=lr))
+        where = f"{data.name}, {rows[0]['n_train']} train / {rows[0]['n_test']} test"
+        for i, r in enumerate(rows, start=1):
+            _record(p, f"conv2d_t61_row{i}", r, where=where, seed=seed, whole_key=False,
+                    what=f"Conv2D, Table 6.1 row {i} ({batches_text(r['n_batches'])}, {r['epochs']} epochs, "
+                         f"lr {r['lr']:g})")
+            if r["diverged"]:
+                p.note(f"Seed {seed}: Table 6.1 row {i} diverged; its accuracies are n/a.")
+        _record(p, "conv2d", rows[-1], where=where, seed=seed, what="Conv2D net, the report's budget (§6.2.2)")
+        p.data = {"rows": rows, "where": where}
+
+    def large_part(p: Part, seed: int) -> None:
+        data = digit_data(study, p)
+        out = {}
+        for kind, name in NETS.items():
+            r = train_large(kind, data, seed, large_epochs)
             where = f"{data.name}, {r['n_train']} train / {r['n_test']} test"
-            _record(p, "conv1d", r, where=where, seed=seed, what="Conv1D net, the report's budget")
-            if data.side != 16:
-                p.note(f"Conv1D net: the flat row has {data.side ** 2} pixels instead of USPS's 256, so the first "
-                       f"Linear takes {(data.side ** 2 - 2) // 2 * 32} inputs instead of 4,064 "
-                       f"({_arch('conv1d', data.side)}).")
-            if r["n_test"] < n_test:
-                p.note(f"Test subsets: {data.name} has {len(data.X_test)} test images, fewer than the report's "
-                       f"{n_test} for Conv1D, so the Conv1D net is tested on all of them.")
-            p.data = r | {"where": where, "side": data.side}
-        study.part(f"conv1d-seed{seed}", conv1d_part, title=f"§6.2.1 Conv1D at the report's budget, seed {seed}")
+            p.value(f"{kind}_large_train_accuracy", r["train"], unit="accuracy", dataset=where, seed=seed,
+                    label=f"train accuracy, {name} net, larger budget")
+            p.value(f"{kind}_large_test_accuracy", r["test"], unit="accuracy", dataset=where, seed=seed,
+                    label=f"test accuracy (whole test split), {name} net, larger budget")
+            p.value(f"{kind}_large_seconds", r["seconds"], unit="s", dataset=where, seed=seed,
+                    label=f"training wall time, {name} net, larger budget")
+            if r["diverged"]:
+                p.note(f"Seed {seed}: the {name} net diverged at the larger budget; its accuracies are n/a.")
+            out[kind] = r | {"where": where}
+        p.data = out
 
-        def conv2d_part(p: Part, seed: int = seed) -> None:
-            data = digit_data(study, p)
-            rows = []
-            for n_batches, epochs, lr, _, _ in TABLE_61:
-                rows.append(_train_report("conv2d", data, seed, n_train=CONV2D_SIZES[0], n_test=CONV2D_SIZES[1],
-                                          epochs=max(1, epochs // div), n_batches=n_batches, lr=lr))
-            where = f"{data.name}, {rows[0]['n_train']} train / {rows[0]['n_test']} test"
-            for i, r in enumerate(rows, start=1):
-                _record(p, f"conv2d_t61_row{i}", r, where=where, seed=seed, whole_key=False,
-                        what=f"Conv2D, Table 6.1 row {i} ({_batches(r['n_batches'])}, {r['epochs']} epochs, "
-                             f"lr {r['lr']:g})")
-                if r["diverged"]:
-                    p.note(f"Seed {seed}: Table 6.1 row {i} diverged; its accuracies are n/a.")
-            _record(p, "conv2d", rows[-1], where=where, seed=seed, what="Conv2D net, the report's budget (§6.2.2)")
-            p.data = {"rows": rows, "where": where}
-        study.part(f"conv2d-seed{seed}", conv2d_part,
-                   title=f"§6.2.2 Conv2D at the report's budgets (Table 6.1), seed {seed}")
-
-        def large_part(p: Part, seed: int = seed) -> None:
-            data = digit_data(study, p)
-            out = {}
-            for kind, name in NETS.items():
-                r = _train_large(kind, data, seed, large_epochs)
-                where = f"{data.name}, {r['n_train']} train / {r['n_test']} test"
-                p.value(f"{kind}_large_train_accuracy", r["train"], unit="accuracy", dataset=where, seed=seed,
-                        label=f"train accuracy, {name} net, larger budget")
-                p.value(f"{kind}_large_test_accuracy", r["test"], unit="accuracy", dataset=where, seed=seed,
-                        label=f"test accuracy (whole test split), {name} net, larger budget")
-                p.value(f"{kind}_large_seconds", r["seconds"], unit="s", dataset=where, seed=seed,
-                        label=f"training wall time, {name} net, larger budget")
-                if r["diverged"]:
-                    p.note(f"Seed {seed}: the {name} net diverged at the larger budget; its accuracies are n/a.")
-                out[kind] = r | {"where": where}
-            p.data = out
-        study.part(f"large-seed{seed}", large_part, title=f"Both nets at a larger budget, seed {seed}")
+    seed_parts(study, ("conv1d", conv1d_part, "§6.2.1 Conv1D at the report's budget"),
+               ("conv2d", conv2d_part, "§6.2.2 Conv2D at the report's budgets (Table 6.1)"),
+               ("large", large_part, "Both nets at a larger budget"))
 
     def sweep_part(p: Part) -> None:
         data = digit_data(study)
@@ -323,7 +173,7 @@ def _run_parts(study: StudyRun) -> None:
         for kind, name in NETS.items():
             for batch in grid["batch"]:
                 for lr in grid["lr"]:
-                    for r in _sweep_run(kind, data, first, batch, lr, grid["epochs"]):
+                    for r in sweep_run(kind, data, first, batch, lr, grid["epochs"]):
                         rows.append([name, r["batch"], r["lr"], r["epochs"], r["steps"], r["train"], r["test"],
                                      r["seconds"], r["diverged"]])
                         data_rows.append(r | {"net": kind})
@@ -381,7 +231,7 @@ def _summary(study: StudyRun, p: Part, div: int, large_epochs: int) -> None:
     p.table("Table 6.1 re-run: Conv2D",
             ["batches", "batch size", "epochs", "lr", "train (report)", "test (report)", "train (ours)",
              "test (ours)", "whole test split (ours)", "training seconds (ours)"], t61,
-            f"{seed_text}; our Conv2D net ({_arch('conv2d', c1[0]['side'])}), {c2[0][0]['n_train']} training and "
+            f"{seed_text}; our Conv2D net ({arch('conv2d', c1[0]['side'])}), {c2[0][0]['n_train']} training and "
             f"{c2[0][0]['n_test']} test images drawn from each seed, the same subsets and initial weights in every "
             f"row of a seed" + (f"; quick mode: the report's epochs / {div}" if div > 1 else "") + ".")
 
@@ -394,10 +244,10 @@ def _summary(study: StudyRun, p: Part, div: int, large_epochs: int) -> None:
         p.figure(loss_figure(curves, title=f"{name} net: training cross-entropy", log=True), f"loss-{kind}",
                  f"Mean training cross-entropy per epoch of the {name} net (seed {first}) at the report's budget "
                  f"and at the larger one (report Figure {'6.3' if kind == 'conv1d' else '6.5'}). Test accuracy: "
-                 f"{_fmt(rep['test_whole'])} and {_fmt(big['test_whole'])} on the whole test split. The larger "
+                 f"{fmt3(rep['test_whole'])} and {fmt3(big['test_whole'])} on the whole test split. The larger "
                  f"budget's curve levels off: its weight decay keeps the weights, hence the cross-entropy (drawn "
                  f"without the decay term), from shrinking further.")
-    curves = {f"row {i + 1}: {_batches(nb)}, lr {lr:g}": c2[0][i]["losses"]
+    curves = {f"row {i + 1}: {batches_text(nb)}, lr {lr:g}": c2[0][i]["losses"]
               for i, (nb, _, lr, _, _) in enumerate(TABLE_61)}
     p.figure(loss_figure(curves, title="Conv2D net: the four runs of Table 6.1", log=True), "loss-conv2d-table61",
              f"Training cross-entropy per epoch of the four Table 6.1 configurations (seed {first}): with one batch "
@@ -407,8 +257,8 @@ def _summary(study: StudyRun, p: Part, div: int, large_epochs: int) -> None:
              f"Test accuracy on the whole test split against training wall time: the report's budgets (seed means), "
              f"the larger budget, and the sweep's runs (seed {first}, one point per batch size, lr and epochs).")
 
-    big = [_mean([g[k]["test"] for g in lg]) for k in NETS]
-    base = [_mean([r["test_whole"] for r in c1]), _mean([r[-1]["test_whole"] for r in c2])]
+    big = [mean_of([g[k]["test"] for g in lg]) for k in NETS]
+    base = [mean_of([r["test_whole"] for r in c1]), mean_of([r[-1]["test_whole"] for r in c2])]
     gains = [None if a is None or b is None else a - b for a, b in zip(big, base, strict=True)]
     p.data = {"large_gain": gains}
     if None not in gains and None not in base:
@@ -416,7 +266,7 @@ def _summary(study: StudyRun, p: Part, div: int, large_epochs: int) -> None:
         p.note(f"At the report's budgets our nets reach {base[0]:.3f} (Conv1D) and {base[1]:.3f} (Conv2D) on the "
                f"whole test split, against the report's 0.548 and 0.505 on USPS; the larger budget changes that by "
                f"{gains[0]:+.3f} and {gains[1]:+.3f} (seed means): on {c1[0]['where'].split(',')[0]} the report's "
-               f"budget already brings both nets near their ceiling (the best run of the sweep: {_fmt(best)}).")
+               f"budget already brings both nets near their ceiling (the best run of the sweep: {fmt3(best)}).")
     for kind, rep in (("conv1d", c1[0]), ("conv2d", c2[0][-1])):
         fast = _fastest(sweep, kind, rep["test_whole"])
         if fast is not None:
@@ -456,11 +306,11 @@ def _time_figure(c1: Sequence[dict[str, Any]], c2: Sequence[Sequence[dict[str, A
             ax.scatter([r["seconds"] for r in sel], [r["test"] for r in sel], s=18, alpha=0.7,
                        label=f"sweep, batch {batch}")
         for i, runs in enumerate(report[kind]):
-            acc, sec = _mean([r["test_whole"] for r in runs]), _mean([r["seconds"] for r in runs])
+            acc, sec = mean_of([r["test_whole"] for r in runs]), mean_of([r["seconds"] for r in runs])
             if acc is not None:
                 tag = "the report's budget" if kind == "conv1d" else f"Table 6.1 row {i + 1}"
                 ax.scatter([sec], [acc], marker="sDv^"[i], s=36, color="black", zorder=3, label=tag)
-        acc, sec = _mean([g[kind]["test"] for g in lg]), _mean([g[kind]["seconds"] for g in lg])
+        acc, sec = mean_of([g[kind]["test"] for g in lg]), mean_of([g[kind]["seconds"] for g in lg])
         if acc is not None:
             ax.scatter([sec], [acc], marker="*", s=120, color="crimson", zorder=3, label="larger budget")
         ax.set(title=f"{name} net", xlabel="training seconds", ylabel="test accuracy (whole split)")
@@ -485,7 +335,7 @@ def _refs() -> tuple[Reference, ...]:
                   "the report's test accuracy at its own budget; ours at the larger budget"),
     ]
     for i, (nb, ep, lr, tr, te) in enumerate(TABLE_61, start=1):
-        cfg = f"{_batches(nb)}, {ep} epochs, lr {lr:g}"
+        cfg = f"{batches_text(nb)}, {ep} epochs, lr {lr:g}"
         out += [Reference(f"conv2d_t61_row{i}_train_accuracy", tr, "accuracy", SRC_T61, REF_DATA, f"train, {cfg}"),
                 Reference(f"conv2d_t61_row{i}_test_accuracy", te, "accuracy", SRC_T61, REF_DATA, f"test, {cfg}")]
     return tuple(out)
