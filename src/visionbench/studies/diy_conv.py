@@ -22,7 +22,9 @@ SGD, the course's step), and part ``summary``: the tables over seeds beside the 
 curves of both nets, the Table 6.1 runs, accuracy against training time).
 
 Every training runs with one BLAS thread: the matrices are small, and on a shared 2-core machine more threads made
-the steps up to 8 times slower here. Times are training wall times (evaluation excluded).
+the steps up to 8 times slower here. Times are training wall times (evaluation excluded). The nets and the three
+trainings are in :mod:`visionbench.studies._diy_conv_nets`; this module holds the plan, the report's numbers and the
+summary.
 """
 
 from __future__ import annotations
