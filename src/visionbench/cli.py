@@ -335,16 +335,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not names:
         raise ConfigError(f"no model matches {args.pattern!r}; `visionbench models` lists them all")
     if args.dataset:
-        return _models_for_dataset(names, args.dataset, args.data_dir, args.max_train_samples)
+        return _models_for_dataset(names, args.dataset, args.data_dir, args.max_train_samples,
+                                   dict(args.dataset_option) or None)
     views.print_models(views.console(), names)
     return 0
 
 
-def _models_for_dataset(names: list[str], dataset: str, data_dir: str | None, cap: int | None) -> int:
+def _models_for_dataset(names: list[str], dataset: str, data_dir: str | None, cap: int | None,
+                        options: dict[str, Any] | None = None) -> int:
     """The recipe each model actually gets on ``dataset``: budget in steps and passes, batch, lr, schedule."""
     from visionbench.data import dataset_status
 
-    status = dataset_status(dataset, data_dir=data_dir)
+    status = dataset_status(dataset, data_dir=data_dir, options=options)
     if status.train_size is None:
         raise ConfigError(f"--dataset {dataset}: its size is not known without its files; {status.how_to_get}")
     n_total = min(status.train_size, cap) if cap else status.train_size
@@ -472,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="show the budget (steps, epochs), batch, lr and schedule used on this dataset")
     p.add_argument("--data-dir", help="folder to search first for the dataset")
     p.add_argument("--max-train-samples", type=_number(int, "--max-train-samples"), help="as for train")
+    p.add_argument("--dataset-option", action="append", type=_key_value("--dataset-option train_scenes=2000"),
+                   default=[], metavar="KEY=VALUE", help="as for train (scenes:NAME options)")
     p.set_defaults(func=cmd_models)
 
     p = add("datasets", "list the datasets: found where, or how to get them")

@@ -89,7 +89,8 @@ def _check(cc: CompareConfig) -> None:
     base.validate()
     from visionbench.data import dataset_status
 
-    status = dataset_status(cc.dataset, data_dir=cc.train_overrides.get("data_dir"))
+    status = dataset_status(cc.dataset, data_dir=cc.train_overrides.get("data_dir"),
+                            options=cc.train_overrides.get("dataset_options") or None)
     if not status.found and not cc.train_overrides.get("download"):
         raise ConfigError(f"--dataset {cc.dataset}: not found; {status.how_to_get}")
 
