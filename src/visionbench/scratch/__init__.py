@@ -11,7 +11,7 @@ from visionbench.scratch.autoencoder import AutoEncoder, TiedLinear
 from visionbench.scratch.conv import Conv1D, Conv2D
 from visionbench.scratch.init import init_weight
 from visionbench.scratch.linear import Linear
-from visionbench.scratch.loop import SGD, Optim
+from visionbench.scratch.loop import SGD, History, Optim
 from visionbench.scratch.losses import BCE, BCELoss, CELogSoftmax, CELoss, Loss, MSELoss, one_hot
 from visionbench.scratch.module import Module, Sequential
 from visionbench.scratch.norm import BatchNorm, BatchNorm1D, BatchNorm2D, Dropout
@@ -31,6 +31,6 @@ __all__ = [
     "Conv1D", "Conv2D", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "Flatten",
     "BatchNorm", "BatchNorm1D", "BatchNorm2D", "Dropout", "AutoEncoder", "TiedLinear",
     "Loss", "MSELoss", "BCELoss", "CELoss", "CELogSoftmax", "one_hot",
-    "Optimizer", "SGDOptimizer", "AdamOptimizer", "param_options", "Optim", "SGD", "init_weight",
+    "Optimizer", "SGDOptimizer", "AdamOptimizer", "param_options", "Optim", "SGD", "History", "init_weight",
     "Sequentiel", "Sigmoide", "Tanh", "MSE", "BCE", "CrossEntropy",
 ]  # fmt: skip
