@@ -424,7 +424,7 @@ STUDY = Study(
             "§3.3.3 Expérimentations supplémentaires",
     references=_references(),
     run=_run,
-    seconds=105.0,
+    seconds=83.0,
     seconds_quick=5.0,
     seeds=(0, 1, 2),
     differences=(

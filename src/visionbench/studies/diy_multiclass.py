@@ -260,7 +260,7 @@ STUDY = Study(
     ),
     run=_run,
     seconds=4.5,
-    seconds_quick=2.5,
+    seconds_quick=2.8,
     seeds=(0, 1, 2),
     datasets=("digits", "usps"),
     differences=(

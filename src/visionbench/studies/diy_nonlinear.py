@@ -266,8 +266,8 @@ STUDY = Study(
                   "mixture of 4 Gaussians (parameters unstated)", "Sequential + SGD, test"),
     ),
     run=_run,
-    seconds=2.0,
-    seconds_quick=1.0,
+    seconds=2.4,
+    seconds_quick=1.5,
     seeds=(0, 1, 2),
     differences=(
         "The report gives neither the data parameters, the hidden width, the loss, the learning rates nor the "
