@@ -111,9 +111,10 @@ def _assert_png(path: Path) -> None:
     assert len(data) > len(PNG_MAGIC) and data.startswith(PNG_MAGIC), path
 
 
-@pytest.fixture(scope="module")
-def study_dir(tmp_path_factory) -> Path:
-    return run_study("diy-linear", quick=True, out=tmp_path_factory.mktemp("study")).out_dir
+@pytest.fixture(scope="module", params=["diy-linear", "diy-autoencoder"])
+def study_dir(request, tmp_path_factory) -> Path:
+    """A study's directory: diy-linear (one figure) and diy-autoencoder (image grids, t-SNE maps, many tables)."""
+    return run_study(request.param, quick=True, out=tmp_path_factory.mktemp("study")).out_dir
 
 
 @pytest.mark.parametrize("width", sorted(WIDTHS, reverse=True))
