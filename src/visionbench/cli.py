@@ -158,7 +158,8 @@ def _add_training_flags(p: argparse.ArgumentParser, *, full: bool) -> None:
     if not full:
         return
     t = groups[_MODEL]
-    t.add_argument("--weights", help="'imagenet' or a torchvision-format state dict file (AlexNet/VGG)")
+    t.add_argument("--weights", help="'imagenet' (AlexNet, VGG, a detector's backbone), 'coco' (torchvision's "
+                   "detectors) or a torchvision-format state dict file")
     t.add_argument("--init-from", metavar="RUN_DIR", help="initialise from an earlier run of the same architecture")
     t.add_argument("--freeze", help="none | features | all-but-last-K")
     t.add_argument("--model-arg", action="append", type=_key_value("--model-arg dropout=0.1"), default=[],

@@ -1,6 +1,7 @@
 """Freeze part of a torch model for fine-tuning, frozen BatchNorm layers included.
 
-Modes: ``"none"``; ``"features"`` freezes the convolutional ``features`` block of torchvision-style models (their
+Modes: ``"none"``; ``"features"`` freezes the convolutional ``features`` block of torchvision-style models (or a
+detector's ``backbone``; their
 fully connected classifier trains) and, for a model without a ``features`` block, every parameter except
 ``get_classifier()``'s; ``"all-but-last-K"`` trains only the last K parameterised layers (modules owning parameters,
 in registration order, which is execution order for our models).
@@ -60,7 +61,7 @@ def apply_freeze(model: nn.Module, mode: str) -> nn.Module:
     if mode == "none":
         return model
     if mode == "features":
-        features = getattr(model, "features", None)
+        features = getattr(model, "features", None) or getattr(model, "backbone", None)  # a detector's backbone
         if isinstance(features, nn.Module):
             frozen = list(features.parameters())
         else:

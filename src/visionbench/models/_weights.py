@@ -35,6 +35,8 @@ __all__ = [
     "load_state_dict_file",
     "load_run_weights",
     "imagenet_state_dict",
+    "hub_state_dict",
+    "HUB_WEIGHTS",
     "load_matching",
     "init_pretrained",
 ]
@@ -43,6 +45,17 @@ logger = logging.getLogger(__name__)
 
 # Registered name -> torchvision weight enum class holding IMAGENET1K_V1.
 IMAGENET_WEIGHTS = {"alexnet": "AlexNet_Weights", "vgg16": "VGG16_Weights", "vgg16_bn": "VGG16_BN_Weights"}
+# (registered name, --weights word) -> (torchvision weight enum class, member, (key prefix in the file, key prefix in
+# our model)): the detectors take COCO weights (the whole detector but its class-specific predictor) or ImageNet
+# weights of their backbone network (its body in the detector).
+HUB_WEIGHTS: dict[tuple[str, str], tuple[str, str, tuple[str, str]]] = {
+    **{(arch, "imagenet"): (enum, "IMAGENET1K_V1", ("", "")) for arch, enum in IMAGENET_WEIGHTS.items()},
+    ("fasterrcnn_resnet50_fpn", "coco"): ("FasterRCNN_ResNet50_FPN_Weights", "COCO_V1", ("", "")),
+    ("fasterrcnn_resnet50_fpn", "imagenet"): ("ResNet50_Weights", "IMAGENET1K_V1", ("", "backbone.body.")),
+    ("fasterrcnn_mobilenet_v3_large_fpn", "coco"): ("FasterRCNN_MobileNet_V3_Large_FPN_Weights", "COCO_V1", ("", "")),
+    ("fasterrcnn_mobilenet_v3_large_fpn", "imagenet"): ("MobileNet_V3_Large_Weights", "IMAGENET1K_V1",
+                                                        ("features.", "backbone.body.")),
+}
 
 # The checkpoints of a run directory that hold its weights, preferred first (the layout is visionbench.runs's).
 RUN_CHECKPOINTS = tuple(f"checkpoints/{checkpoint_path('.', n).name}" for n in CHECKPOINT_NAMES)
@@ -133,34 +146,49 @@ def load_run_weights(run_dir: str | os.PathLike[str], expected_model: str) -> di
 
 
 def imagenet_state_dict(arch: str) -> dict[str, Tensor]:
-    """torchvision's ImageNet weights of ``arch`` from the torch hub cache, downloaded there when possible.
+    """torchvision's ImageNet weights of ``arch`` (see :func:`hub_state_dict`)."""
+    return hub_state_dict(arch, "imagenet")
+
+
+def hub_state_dict(arch: str, word: str) -> dict[str, Tensor]:
+    """torchvision's weights named ``word`` (``imagenet``, ``coco``) for ``arch``, from the torch hub cache,
+    downloaded there when possible, with their keys renamed to ``arch``'s (see :data:`HUB_WEIGHTS`).
 
     Raises:
-        ConfigError: no ImageNet weights for ``arch``, or the file is not cached and cannot be downloaded (one line
+        ConfigError: no such weights for ``arch``, or the file is not cached and cannot be downloaded (one line
             naming the expected file and the cache folder).
     """
     import torchvision
 
-    if arch not in IMAGENET_WEIGHTS:
+    if (arch, word) not in HUB_WEIGHTS:
+        have = sorted({a for a, w in HUB_WEIGHTS if w == word})
         raise ConfigError(
-            f"--weights imagenet: no ImageNet weights for {arch!r} (only {', '.join(IMAGENET_WEIGHTS)}); "
+            f"--weights {word}: no {_WORDS.get(word, word)} weights for {arch!r} (only {', '.join(have)}); "
             "use --weights PATH or --init-from RUN_DIR"
         )
-    url = getattr(torchvision.models, IMAGENET_WEIGHTS[arch]).IMAGENET1K_V1.url
+    enum, member, (prefix_from, prefix_to) = HUB_WEIGHTS[(arch, word)]
+    url = getattr(getattr(torchvision.models, enum, None) or getattr(torchvision.models.detection, enum),
+                  member).url
     file_name = os.path.basename(url)
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     if (cache / file_name).is_file():
-        return load_state_dict_file(cache / file_name)
-    try:
-        obj = torch.hub.load_state_dict_from_url(
-            url, model_dir=str(cache), map_location="cpu", progress=False, file_name=file_name, weights_only=True
-        )
-    except Exception as exc:  # noqa: BLE001 - URLError, socket errors, HTTP errors, partial files...
-        raise ConfigError(
-            f"--weights imagenet: {file_name} is not in {cache} and the download failed ({_first_line(exc)}); "
-            f"offline, copy {file_name} (from {url}) into {cache}"
-        ) from None
-    return _as_state_dict(obj, f"--weights imagenet ({cache / file_name})")
+        state = load_state_dict_file(cache / file_name)
+    else:
+        try:
+            obj = torch.hub.load_state_dict_from_url(
+                url, model_dir=str(cache), map_location="cpu", progress=False, file_name=file_name,
+                weights_only=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - URLError, socket errors, HTTP errors, partial files...
+            raise ConfigError(
+                f"--weights {word}: {file_name} is not in {cache} and the download failed ({_first_line(exc)}); "
+                f"offline, copy {file_name} (from {url}) into {cache}"
+            ) from None
+        state = _as_state_dict(obj, f"--weights {word} ({cache / file_name})")
+    return {prefix_to + k[len(prefix_from):]: v for k, v in state.items() if k.startswith(prefix_from)}
+
+
+_WORDS = {"imagenet": "ImageNet", "coco": "COCO"}
 
 
 def load_matching(model: nn.Module, state_dict: dict[str, Tensor]) -> tuple[list[str], list[str]]:
@@ -201,7 +229,7 @@ def init_pretrained(
     Args:
         model: the freshly built model.
         arch: its registered name (checked against an ``init_from`` run).
-        weights: None, ``"imagenet"`` or a state dict file.
+        weights: None, ``"imagenet"``, ``"coco"`` (detectors) or a state dict file.
         init_from: a visionbench run directory.
         freeze: see :func:`visionbench.models._freeze.apply_freeze`.
         imagenet: whether ``weights="imagenet"`` is possible for this family.
@@ -213,12 +241,13 @@ def init_pretrained(
         raise ConfigError("--weights and --init-from both given; pick one source of initial weights")
     state: dict[str, Tensor] | None = None
     if weights:
-        if weights.lower() == "imagenet":
-            if not imagenet:
+        if weights.lower() in _WORDS:
+            word = weights.lower()
+            if word == "imagenet" and not imagenet:
                 raise ConfigError(
                     f"--weights imagenet: {arch!r} has no ImageNet weights; use --weights PATH or --init-from"
                 )
-            state, source = imagenet_state_dict(arch), "imagenet"
+            state, source = hub_state_dict(arch, word), word
         else:
             state, source = load_state_dict_file(weights), str(weights)
     elif init_from:

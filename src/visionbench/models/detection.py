@@ -119,10 +119,21 @@ def build_torchvision_frcnn(*, num_classes: int, in_chans: int, img_size: int, a
     return model
 
 
-def _create_detector(*, num_classes: int, in_chans: int, img_size: int, arch: str, **kwargs: Any) -> FasterRCNN:
+def _create_detector(*, num_classes: int, in_chans: int, img_size: int, arch: str, registered: str,
+                     weights: str | None = None, init_from: str | None = None, freeze: str = "none",
+                     **kwargs: Any) -> FasterRCNN:
+    """Build a variant, then load its initial weights (``weights``: ``coco``, ``imagenet`` for the backbone, or a
+    state dict file; ``init_from``: an earlier run) and freeze (``features``: the backbone), as the classifiers do
+    (``models/_weights.py``): tensors of another shape, such as COCO's 91-class predictor, keep their fresh values."""
+    from visionbench.models._weights import init_pretrained
+
     if arch == "digit":
-        return build_digit_frcnn(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
-    return build_torchvision_frcnn(num_classes=num_classes, in_chans=in_chans, img_size=img_size, arch=arch, **kwargs)
+        model = build_digit_frcnn(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **kwargs)
+    else:
+        model = build_torchvision_frcnn(num_classes=num_classes, in_chans=in_chans, img_size=img_size, arch=arch,
+                                        **kwargs)
+    return init_pretrained(model, registered, weights=weights, init_from=init_from, freeze=freeze,
+                           imagenet=arch != "digit")
 
 
 # Scenes of a few thousand 128-px canvases: small batches, AdamW with a warm-up, no flips (digits).
@@ -143,4 +154,4 @@ _VARIANTS: dict[str, tuple[Recipe, str, dict[str, Any]]] = {
 }
 for _variant, (_recipe, _description, _kwargs) in _VARIANTS.items():
     register_model(_variant, _create_detector, family="detection", task="detection", recipe=_recipe, min_img_size=32,
-                   description=_description, **_kwargs)
+                   description=_description, registered=_variant, **_kwargs)
