@@ -10,7 +10,7 @@ import pytest
 
 from visionbench.cli import main
 
-COMMANDS = ["train", "evaluate", "compare", "models", "datasets", "download"]
+COMMANDS = ["train", "evaluate", "compare", "models", "datasets", "download", "export"]
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +135,20 @@ def test_detector_trains_on_scenes_and_evaluates_through_detection(capsys, tmp_p
     _one_line_error(capsys, ["train", "--resume", str(run_dir), "--dataset-option", "canvas=32"], "--dataset-option")
     _one_line_error(capsys, ["train", "--model", "digit_frcnn", "--dataset", "scenes:digits", "--dataset-option",
                              "canvass=64", "--quiet"], "canvass", "canvas")
+
+
+def test_export_writes_scenes_as_coco_and_reads_back(capsys, tmp_path):
+    from visionbench.data import load_dataset
+
+    out = tmp_path / "exported"
+    argv = ["export", "scenes:digits", "--out", str(out), "--dataset-option", "train_scenes=6",
+            "--dataset-option", "test_scenes=3", "--dataset-option", "canvas=64", "--dataset-option", "max_scale=32"]
+    assert main(argv) == 0
+    assert "train:" in capsys.readouterr().out
+    back = load_dataset(f"coco:{out}")
+    scenes = load_dataset("scenes:digits", options={"train_scenes": 6, "test_scenes": 3, "canvas": 64,
+                                                    "max_scale": 32})
+    assert len(back.train) == 6 and len(back.test) == 3 and back.classes == scenes.classes
+    assert back.train.num_objects == scenes.train.num_objects
+    _one_line_error(capsys, argv, "not an empty folder")  # never overwritten
+    _one_line_error(capsys, ["export", "digits", "--out", str(tmp_path / "x")], "no boxes to export", "scenes:digits")

@@ -380,6 +380,15 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from visionbench.data.export import export_dataset
+
+    written = export_dataset(args.name, args.out, data_dir=args.data_dir, options=dict(args.dataset_option) or None)
+    for split, path in written.items():
+        print(f"{split}: {path}")
+    return 0
+
+
 _EXAMPLES = {
     "train": "example:\n  visionbench train --model cnn --dataset fashion-mnist --epochs 5 --seed 1\n"
              "  visionbench train --resume runs/20260101-120000-cnn-fashion-mnist",
@@ -393,6 +402,8 @@ _EXAMPLES = {
               "  visionbench models --dataset fashion-mnist --max-train-samples 8000   # the budgets there",
     "datasets": "example:\n  visionbench datasets --data-dir ~/data",
     "download": "example:\n  visionbench download mnist --data-dir ~/data",
+    "export": "example:\n  visionbench export scenes:fashion-mnist --out scenes-fmnist "
+              "--dataset-option train_scenes=500",
     "study": "examples:\n  visionbench study list\n  visionbench study run diy-autoencoder\n"
              "  visionbench study run diy-nonlinear --quick --seeds 0,1,2\n"
              "  visionbench study run diy-autoencoder --resume studies/20260101-120000-diy-autoencoder\n"
@@ -488,6 +499,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="destination (default: the user cache)")
     p.add_argument("--force", action="store_true", help="download again even if present")
     p.set_defaults(func=cmd_download)
+
+    p = add("export", "write a detection dataset (scenes:NAME, coco:PATH) as PNG images + COCO JSON")
+    p.add_argument("name", help="dataset name, e.g. scenes:digits")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
+    p.add_argument("--data-dir", help="folder holding the source dataset's files (searched first)")
+    p.add_argument("--dataset-option", action="append", type=_key_value("--dataset-option train_scenes=2000"),
+                   default=[], metavar="KEY=VALUE", help="as for train (scenes:NAME options)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
