@@ -6,171 +6,33 @@ Errors a user can fix (``VisionbenchError``) are printed as one line on stderr w
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import math
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import Any, Literal, NoReturn, get_args, get_origin
+from typing import Any
 
 from visionbench import _cli_views as views
+from visionbench._cli_args import (
+    COMPARE_KEYS,
+    TRAIN_KEYS,
+    Formatter,
+    Parser,
+    add_dataset_option,
+    add_training_flags,
+    int_list,
+    number,
+)
 from visionbench.errors import ConfigError, VisionbenchError
-from visionbench.train.config import BUDGET_OPTIONS, RECIPE_FIELDS, TrainConfig, field_types
+from visionbench.train.config import BUDGET_OPTIONS, TrainConfig
 
 __all__ = ["main", "build_parser"]
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Shows a default only where there is one worth showing (never "(default: None)")."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" not in text and action.default not in (None, False, [], argparse.SUPPRESS) \
-                and action.option_strings:
-            text += f" (default: {action.default})"
-        return text
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument error is one line naming the option and the fix, exit status 2 (not the whole usage)."""
-
-    def error(self, message: str) -> NoReturn:
-        hint = f"; see `{self.prog} --help`"
-        self.exit(2, f"error: {message}{hint}\n")
-
-
-def _key_value(example: str) -> Any:
-    """A parser of ``KEY=VALUE`` arguments (the value read as JSON when it is JSON, else kept as text)."""
-
-    def parse(text: str) -> tuple[str, Any]:
-        if "=" not in text or not text.split("=", 1)[0].strip():
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. {example} (got {text!r})")
-        key, value = text.split("=", 1)
-        try:
-            return key.strip().replace("-", "_"), json.loads(value)
-        except json.JSONDecodeError:
-            return key.strip().replace("-", "_"), value
-
-    parse.__name__ = "KEY=VALUE"
-    return parse
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}")
-    return values
-
-
-# The training flags, derived from TrainConfig's fields: each field listed here becomes --field-name, with its
-# type and choices read from the field's annotation (one source for both). Group, then help text.
-_DATA, _HYPER = "data and budget", "hyper-parameters (default: the model's recipe)"
-_MODEL = "model and transfer learning"
-_FLAG_HELP: dict[str, tuple[str, str]] = {
-    "data_dir": (_DATA, "folder holding the dataset's files (searched first)"),
-    "download": (_DATA, "download the dataset if it is not found"),
-    "epochs": (_DATA, "full passes over the training split (default: the recipe's budget, in steps)"),
-    "steps": (_DATA, "optimiser steps in all (default: the recipe's budget; `visionbench models --dataset D` shows "
-                     "it)"),
-    "time_budget": (_DATA, "seconds of training: the steps that fit are measured and planned first"),
-    "max_train_samples": (_DATA, "cap on training examples (stratified), for quick runs"),
-    "device": (_DATA, "where to train: auto picks CUDA when there is a GPU"),
-    "threads": (_DATA, "CPU threads for PyTorch and NumPy (default: all)"),
-    "output_dir": (_DATA, "parent folder of the run directories"),
-    "quiet": (_DATA, "no progress bar"),
-    "batch_size": (_HYPER, "examples per optimiser step"),
-    "optimizer": (_HYPER, "optimiser"),
-    "lr": (_HYPER, "peak learning rate"),
-    "momentum": (_HYPER, "SGD momentum"),
-    "nesterov": (_HYPER, "Nesterov momentum (SGD)"),
-    "weight_decay": (_HYPER, "weight decay (not applied to biases and normalisation)"),
-    "schedule": (_HYPER, "learning-rate schedule over the run's steps"),
-    "warmup_steps": (_HYPER, "linear warm-up steps"),
-    "label_smoothing": (_HYPER, "label smoothing of the cross-entropy"),
-    "augment": (_HYPER, "augmentation preset; auto picks one for the dataset"),
-    "val_split": (_HYPER, "fraction of the training set held out for validation"),
-    "seed": (_HYPER, "seed of everything random"),
-    "amp": (_HYPER, "mixed precision (CUDA only)"),
-    "img_size": (_HYPER, "resize inputs to this side"),
-    "eval_batch_size": (_HYPER, "batch size for validation and test"),
-    "backbone_lr_scale": (_MODEL, "learning-rate factor for all but the classifier head"),
-}
-#: TrainConfig fields the CLI sets from flags (everything but what the program fills in itself).
-_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig)
-                    if f.name not in ("model_kwargs", "dataset_options", "command"))
-#: The flags `compare` takes: the data and budget group (the recipes' hyper-parameters stay per model).
-_COMPARE_KEYS = tuple(k for k, (group, _) in _FLAG_HELP.items() if group == _DATA)
-
-
-def _add_field_flag(g: Any, name: str, help_: str) -> None:
-    base = field_types(name)[0]
-    default = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
-    if default is not None and default is not False and name not in RECIPE_FIELDS:
-        help_ = f"{help_} (default: {default})"
-    flag = "--" + name.replace("_", "-")
-    if base is bool:
-        if name == "nesterov":
-            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
-        else:
-            g.add_argument(flag, action="store_true", default=None, help=help_)
-    elif get_origin(base) is Literal:
-        g.add_argument(flag, choices=get_args(base), default=None, help=help_)
-    else:
-        g.add_argument(flag, type=_number(base, flag), default=None, help=help_,
-                       metavar={int: "N", float: "X", str: "PATH" if "dir" in name else "TEXT"}.get(base, "V"))
-
-
-def _number(kind: Any, flag: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            word = {int: "an integer", float: "a number"}.get(kind, "a value")
-            raise argparse.ArgumentTypeError(f"expected {word}, got {text!r}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        return value
-
-    parse.__name__ = {int: "integer", float: "number"}.get(kind, "value")
-    return parse
-
-
-def _add_training_flags(p: argparse.ArgumentParser, *, full: bool) -> None:
-    groups: dict[str, Any] = {}
-    for name, (group, help_) in _FLAG_HELP.items():
-        if not full and group != _DATA:
-            continue
-        if group not in groups:
-            groups[group] = p.add_argument_group(group)
-        if not full and name == "output_dir":  # compare writes a comparison directory, not a run directory
-            groups[group].add_argument("--output-dir", metavar="PATH",
-                                       help="parent folder of the comparison directory (default: comparisons)")
-            continue
-        _add_field_flag(groups[group], name, help_)
-    groups[_DATA].add_argument("--dataset-option", action="append",
-                               type=_key_value("--dataset-option train_scenes=2000"), default=[],
-                               metavar="KEY=VALUE", help="option of a generated dataset, e.g. train_scenes=2000 for "
-                                                         "scenes:NAME (JSON value), repeatable")
-    if not full:
-        return
-    t = groups[_MODEL]
-    t.add_argument("--weights", help="'imagenet' (AlexNet, VGG, a detector's backbone), 'coco' (torchvision's "
-                   "detectors) or a torchvision-format state dict file")
-    t.add_argument("--init-from", metavar="RUN_DIR", help="initialise from an earlier run of the same architecture")
-    t.add_argument("--freeze", help="none | features | all-but-last-K")
-    t.add_argument("--model-arg", action="append", type=_key_value("--model-arg dropout=0.1"), default=[],
-                   metavar="KEY=VALUE", help="extra model builder argument (JSON value), repeatable")
 
 
 def _train_config(args: argparse.Namespace) -> Any:
     from visionbench.train.config import load_config_file
 
     values: dict[str, Any] = load_config_file(args.config) if getattr(args, "config", None) else {}
-    for key in _TRAIN_KEYS:
+    for key in TRAIN_KEYS:
         value = getattr(args, key, None)
         if value is not None:
             values[key] = value
@@ -202,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from visionbench.train import train
 
     if args.resume:
-        extra = [k for k in _TRAIN_KEYS + ("config", "weights", "init_from", "freeze")
+        extra = [k for k in TRAIN_KEYS + ("config", "weights", "init_from", "freeze")
                  if k not in ("quiet", "model") and getattr(args, k, None) is not None]
         extra += ["model_arg"] if args.model_arg else []
         extra += ["dataset_option"] if args.dataset_option else []
@@ -243,13 +105,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     console = views.console(args.wide)
     bare = not args.run_dirs and all(getattr(args, k, None) is None for k in ("dataset", "models", "resume",
-                                                                              *_COMPARE_KEYS)
+                                                                              *COMPARE_KEYS)
                                      if k not in ("quiet", "output_dir")) and not args.dataset_option
     if bare:  # the main job is the `main` study
         return _run_study(console, "main", seeds=args.seeds, out=args.output_dir or "studies", quiet=bool(args.quiet),
                           wide=args.wide)
     if args.run_dirs:
-        bad = [k for k in ("dataset", "models", "seeds", "resume", *_COMPARE_KEYS)
+        bad = [k for k in ("dataset", "models", "seeds", "resume", *COMPARE_KEYS)
                if k not in ("output_dir", "quiet") and getattr(args, k, None) is not None]
         bad += ["dataset_option"] if args.dataset_option else []
         if bad:
@@ -257,7 +119,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                               f"RUN_DIRs (compare those as they are, or drop the run directories)")
         result = compare_runs(args.run_dirs, output_dir=args.output_dir or "comparisons", allow_mixed=args.allow_mixed)
     else:
-        overrides = {k: getattr(args, k) for k in _COMPARE_KEYS
+        overrides = {k: getattr(args, k) for k in COMPARE_KEYS
                      if k not in (*BUDGET_OPTIONS, "output_dir") and getattr(args, k) is not None}
         if args.dataset_option:
             overrides["dataset_options"] = dict(args.dataset_option)
@@ -414,17 +276,17 @@ _EXAMPLES = {
 def build_parser() -> argparse.ArgumentParser:
     from visionbench import __version__
 
-    parser = _Parser(
-        prog="visionbench", formatter_class=_Formatter,
+    parser = Parser(
+        prog="visionbench", formatter_class=Formatter,
         description="Build, train and compare image classifiers (NumPy engine and PyTorch) on the machine you have.",
         epilog="example:\n  visionbench compare          # train the default models on digits and compare them",
     )
     parser.add_argument("--version", action="version", version=f"visionbench {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show the full traceback of an error (for bug reports)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_, description=help_, epilog=_EXAMPLES[name], formatter_class=_Formatter)
+        return sub.add_parser(name, help=help_, description=help_, epilog=_EXAMPLES[name], formatter_class=Formatter)
 
     p = add("train", "train one model on one dataset into a new run directory")
     p.add_argument("--model", help="registered model name (see `visionbench models`)")
@@ -432,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML, TOML or JSON file of options; flags override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--run-name", help="name of the run directory (default: timestamp-model-dataset)")
-    _add_training_flags(p, full=True)
+    add_training_flags(p, full=True)
     p.set_defaults(func=cmd_train)
 
     p = add("evaluate", "re-evaluate a run's best checkpoint on the test set")
@@ -444,14 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="existing runs to compare (no training)")
     p.add_argument("--dataset", help="dataset (default: digits)")
     p.add_argument("--models", help="comma-separated model names (default: the main job's models)")
-    p.add_argument("--seeds", type=_int_list, help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
+    p.add_argument("--seeds", type=int_list, help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
     p.add_argument("--resume", metavar="COMPARISON_DIR", help="continue an interrupted comparison")
     p.add_argument("--allow-mixed", action="store_true",
                    help="compare runs whose data, budget or recipe differ, one row per configuration")
     p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
                    help="train each run in its own worker process, so its time, memory and crash are its own")
     p.add_argument("--wide", action="store_true", help="show every column of the table")
-    _add_training_flags(p, full=False)
+    add_training_flags(p, full=False)
     p.set_defaults(func=cmd_compare)
 
     p = add("report", "rebuild a comparison's report in place from its run directories")
@@ -461,14 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = add("study", "run a study (an experiment of the seed documents) into a report beside the document's numbers")
-    study_sub = p.add_subparsers(dest="study_command", metavar="ACTION", parser_class=_Parser, required=True)
+    study_sub = p.add_subparsers(dest="study_command", metavar="ACTION", parser_class=Parser, required=True)
     q = study_sub.add_parser("list", help="the studies, what each reproduces and how long it takes",
-                             formatter_class=_Formatter)
-    q = study_sub.add_parser("run", help="run a study into studies/<stamp>-NAME/", formatter_class=_Formatter,
+                             formatter_class=Formatter)
+    q = study_sub.add_parser("run", help="run a study into studies/<stamp>-NAME/", formatter_class=Formatter,
                              epilog=_EXAMPLES["study"])
     q.add_argument("name", metavar="NAME", help="a study name (see `visionbench study list`)")
     q.add_argument("--quick", action="store_true", help="the small variant (minutes; a smoke test, not the protocol)")
-    q.add_argument("--seeds", type=_int_list, help="comma-separated seeds (default: the study's)")
+    q.add_argument("--seeds", type=int_list, help="comma-separated seeds (default: the study's)")
     q.add_argument("--dataset", help="a dataset the study accepts (default: the study's choice)")
     q.add_argument("--data-dir", help="folder to search first for dataset files")
     q.add_argument("--out", default="studies", help="parent folder of the study directory")
@@ -476,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true", help="no progress bars for the training runs")
     q.add_argument("--wide", action="store_true", help="show every column of the table")
     q = study_sub.add_parser("report", help="rebuild a study's summary.json, report.html and report.md in place",
-                             formatter_class=_Formatter)
+                             formatter_class=Formatter)
     q.add_argument("study_dir", metavar="STUDY_DIR")
     q.add_argument("--wide", action="store_true", help="show every column of the table")
     p.set_defaults(func=cmd_study)
@@ -485,9 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'resnet*'")
     p.add_argument("--dataset", help="show the budget (steps, epochs), batch, lr and schedule used on this dataset")
     p.add_argument("--data-dir", help="folder to search first for the dataset")
-    p.add_argument("--max-train-samples", type=_number(int, "--max-train-samples"), help="as for train")
-    p.add_argument("--dataset-option", action="append", type=_key_value("--dataset-option train_scenes=2000"),
-                   default=[], metavar="KEY=VALUE", help="as for train (scenes:NAME options)")
+    p.add_argument("--max-train-samples", type=number(int, "--max-train-samples"), help="as for train")
+    add_dataset_option(p, "as for train (scenes:NAME options)")
     p.set_defaults(func=cmd_models)
 
     p = add("datasets", "list the datasets: found where, or how to get them")
@@ -504,8 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="dataset name, e.g. scenes:digits")
     p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
     p.add_argument("--data-dir", help="folder holding the source dataset's files (searched first)")
-    p.add_argument("--dataset-option", action="append", type=_key_value("--dataset-option train_scenes=2000"),
-                   default=[], metavar="KEY=VALUE", help="as for train (scenes:NAME options)")
+    add_dataset_option(p, "as for train (scenes:NAME options)")
     p.set_defaults(func=cmd_export)
     return parser
 
