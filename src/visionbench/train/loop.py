@@ -31,7 +31,7 @@ from visionbench.train.progress import EpochProgress
 from visionbench.train.schedule import lr_at
 from visionbench.train.session import Session, build_session, resolve_device, with_budget
 
-__all__ = ["TrainResult", "train", "evaluate_run", "evaluate_split", "plan_time_budget"]
+__all__ = ["TrainResult", "train", "evaluate_run", "plan_time_budget"]
 
 log = logging.getLogger("visionbench.train")
 
@@ -49,11 +49,6 @@ class TrainResult:
 def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
     # Independent, reproducible seeds per (run seed, epoch, purpose).
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
-
-
-def evaluate_split(session: Session, split: Any) -> tuple[dict[str, Any], float]:
-    """Metrics of the current weights on a split (as the session's task scores it), and the seconds it took."""
-    return session.task.evaluate(session, split)
 
 
 def _setup_logging(run_dir: Path, quiet: bool) -> logging.Handler:
