@@ -43,6 +43,7 @@ STUDY_MODULES = (
     "diy_multiclass",
     "diy_autoencoder",
     "diy_conv",
+    "lab2",
 )
 
 STUDY_FILE = "study.json"
