@@ -44,6 +44,7 @@ STUDY_MODULES = (
     "diy_autoencoder",
     "diy_conv",
     "lab2",
+    "regnet",
 )
 
 STUDY_FILE = "study.json"
