@@ -182,3 +182,23 @@ def test_bare_compare_runs_the_main_study(tmp_path, monkeypatch, capsys):
     seen.clear()
     main(["compare", "--models", "mlp", "--dataset", "nope-data"])
     assert not seen  # with models or data, compare is an ordinary comparison
+
+
+def test_quick_seeds_and_the_answer_at_the_top(tmp_path, fake_registry):
+    import dataclasses
+
+    def run(study):
+        def part(p):
+            p.value("x", 1.0, unit="u", dataset="digits", seed=study.seeds[0])
+            p.data["answer"] = "The claim held here (fake)."
+        study.part("only", part)
+
+    study = fake_registry(dataclasses.replace(_fake(run), seeds_quick=(7,)))
+    quick = run_study(study.name, quick=True, out=tmp_path)
+    summary = _strict_json(quick.out_dir / "summary.json")
+    assert summary["seeds"] == [7] and summary["answer"] == "The claim held here (fake)."
+    page = (quick.out_dir / "report.md").read_text(encoding="utf-8")
+    assert page.index("The claim held here (fake).") < page.index("Our numbers beside")
+    full = run_study(study.name, out=tmp_path)
+    assert _strict_json(full.out_dir / "summary.json")["seeds"] == [0, 1]
+    assert run_study(study.name, quick=True, seeds=[3], out=tmp_path).summary["seeds"] == [3]

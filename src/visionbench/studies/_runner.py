@@ -143,7 +143,9 @@ def run_study(
         quick, seeds = bool(meta.get("quick")), meta.get("seeds") or list(study.seeds)
         dataset, data_dir = meta.get("dataset"), meta.get("data_dir")
     else:
-        seeds = list(study.seeds if seeds is None else seeds)
+        if seeds is None:
+            seeds = study.seeds_quick if quick and study.seeds_quick else study.seeds
+        seeds = list(seeds)
         _check_options(study, seeds, dataset)
         out_dir = unique_dir(out, f"{time.strftime('%Y%m%d-%H%M%S')}-{study.name}")
         meta = {"study": study.name, "quick": quick, "seeds": list(seeds), "dataset": dataset,
@@ -224,10 +226,17 @@ def build_summary(study: Study, meta: dict[str, Any], parts: list[dict[str, Any]
         "status": meta.get("status"), "quick": meta.get("quick"), "seeds": meta.get("seeds"),
         "dataset": meta.get("dataset"), "command": meta.get("command"), "created": meta.get("created"),
         "seconds": meta.get("seconds"), "software": meta.get("software"), "hardware": meta.get("hardware"),
+        "answer": _answer(parts),
         "rows": _join(study, _aggregate(values)),
         "differences": notes,
         "parts": [{"name": p.get("name"), "title": p.get("title"), "seconds": p.get("seconds")} for p in parts],
     }
+
+
+def _answer(parts: list[dict[str, Any]]) -> str | None:
+    """The study's one-sentence answer, when a part states one (``part.data["answer"]``; the last part's wins)."""
+    answers = [p["data"]["answer"] for p in parts if (p.get("data") or {}).get("answer")]
+    return str(answers[-1]) if answers else None
 
 
 def _ours_cell(row: dict[str, Any]) -> str:
@@ -255,6 +264,8 @@ def _document(study: Study, summary: dict[str, Any], parts: list[dict[str, Any]]
     mode = "quick (a smoke test, not the study's protocol)" if summary.get("quick") else "full"
     status = summary.get("status")
     lead = f"{study.description} Reproduces {study.document}, {study.section}."
+    if summary.get("answer"):  # the study's answer first: what a reader came for
+        lead = f"{summary['answer']} {lead}"
     if status != "completed":
         lead += f" Status: {status} (the numbers below are partial)."
     sections = [

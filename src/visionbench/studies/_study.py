@@ -70,6 +70,7 @@ class Study:
         seconds: measured wall time of the full study on the reference machine (2 CPU cores).
         seconds_quick: the same for ``--quick``.
         seeds: default seeds.
+        seeds_quick: default seeds of ``--quick`` (None: ``seeds``).
         datasets: datasets ``--dataset`` accepts (empty: the study chooses and ``--dataset`` is refused).
         differences: what differs from the document whatever the run (budget, protocol); the run adds its own.
     """
@@ -84,6 +85,7 @@ class Study:
     seconds: float
     seconds_quick: float
     seeds: tuple[int, ...] = (0,)
+    seeds_quick: tuple[int, ...] | None = None
     datasets: tuple[str, ...] = ()
     differences: tuple[str, ...] = ()
 

@@ -57,6 +57,7 @@ STUDY = Study(
     seconds=7200.0,
     seconds_quick=23.0,
     seeds=(0, 1, 2),
+    seeds_quick=(0,),
     datasets=("fashion-mnist", "digits", *CIFAR),
     differences=(
         "The paper trains on CIFAR-10/100 (one run per net, no spread); the default tier trains on a Fashion-MNIST "
