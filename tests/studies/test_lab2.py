@@ -217,3 +217,27 @@ def test_parse_user_weights():
     for bad in ("resnet=a.pt", "a.pt", "alexnet="):
         with pytest.raises(ConfigError, match="--weights"):
             parse_user_weights(bad)
+
+
+def test_finetuning_skipped_without_starting_weights(tmp_path):
+    from visionbench.studies._study import Part, StudyRun
+    from visionbench.studies.lab2 import STUDY, _finetune_kwargs, _train_variants
+
+    study = StudyRun(STUDY, tmp_path, quick=True, seeds=[0], dataset=None, data_dir=None)
+    study.parts.append({"name": "pretrain", "data": {"sources": {}}})  # both pre-trainings failed
+    part = Part(study, "finetune", "finetune")
+    _train_variants(study, "finetune", "digits", _finetune_kwargs(study))(part)
+    assert not (tmp_path / "runs").exists() and part.values == []
+    assert len(part.notes) == 4 and all("starting weights are missing" in n for n in part.notes)
+
+
+def test_missing_dataset_is_one_line(tmp_path):
+    from visionbench.data import dataset_status
+    from visionbench.errors import DataError
+
+    if dataset_status("mnist").found:
+        pytest.skip("MNIST is on this machine")
+    with pytest.raises(DataError, match=r"--dataset mnist: not found") as info:
+        run_study("lab2", quick=True, dataset="mnist", out=tmp_path)
+    assert "\n" not in str(info.value)
+    assert not list(tmp_path.glob("*/runs"))
