@@ -35,12 +35,7 @@ def attention_part(study: StudyRun, n_images: int = 8) -> Callable[[Part], None]
                 continue
             res = run_rollout(run.path, label, n_images)
             results.append(res)
-            p.data[key] = res.to_data()
-            checks = res.checks()
-            p.value(f"{key}_rollout_min_entry", checks["min_entry"], unit="", seed=study.seeds[0],
-                    label=f"{label}: smallest rollout entry (>= 0)")
-            p.value(f"{key}_rollout_row_sum_error", checks["max_row_sum_error"], unit="", seed=study.seeds[0],
-                    label=f"{label}: largest |row sum - 1| of the rollout")
+            p.data[key] = res.to_data()  # the maps and the checks (entries >= 0, rows summing to 1)
         if results:
             grids = ", ".join(f"{r.label} {r.maps.shape[1]}x{r.maps.shape[2]} patches "
                               f"({'class token' if r.class_token else 'mean of the patch tokens'})" for r in results)

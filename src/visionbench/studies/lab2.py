@@ -85,8 +85,8 @@ class Variant:
 
 # AlexNet and VGG16 with 512-wide hidden classifier layers instead of 4096 (AlexNet 7.5 M parameters instead of 57 M,
 # VGG16-BN 27.8 M instead of 134 M): on a thousand images the wide layers only add 1-2 GB checkpoints per run. The
-# pre-training uses the same widths, so every pre-trained layer but the last loads.
-# AlexNet (Adam at 1e-4, its recipe) learns slowly but a step costs a fifth of VGG16's: it gets three times the steps.
+# pre-training uses the same widths, so every pre-trained layer but the last loads. AlexNet (Adam at 1e-4, its
+# recipe) learns slowly but a step costs a fifth of VGG16's: it gets three times the steps.
 _WIDTH = {"head_width": 512}
 _ALEXNET_FULL = Budget(steps=480, batch=64, model_kwargs=_WIDTH)
 _VGG_FULL = Budget(steps=160, batch=64, model_kwargs=_WIDTH)
@@ -265,7 +265,7 @@ STUDY = Study(
     references=tuple(Reference(key, value, unit, where, _MNIST, note)
                      for key, value, unit, where, note in _PUBLISHED),
     run=_run,
-    seconds=2400.0,
+    seconds=1465.0,
     seconds_quick=30.0,
     seeds=(0,),
     datasets=DATASETS,
