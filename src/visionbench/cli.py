@@ -178,7 +178,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         views.print_study(console, summary, Path(args.study_dir), args.wide)
         return 0
     return _run_study(console, args.name, quick=args.quick, seeds=args.seeds, dataset=args.dataset,
-                      data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide)
+                      data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide,
+                      weights=args.weights)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -333,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seeds", type=int_list, help="comma-separated seeds (default: the study's)")
     q.add_argument("--dataset", help="a dataset the study accepts (default: the study's choice)")
     q.add_argument("--data-dir", help="folder to search first for dataset files")
+    q.add_argument("--weights", help="initial weights, for a study that takes them (lab2: 'imagenet' or "
+                                     "'alexnet=FILE,vgg16=FILE'; see `visionbench study list`)")
     q.add_argument("--out", default="studies", help="parent folder of the study directory")
     q.add_argument("--resume", metavar="STUDY_DIR", help="continue an interrupted study; finished parts are kept")
     q.add_argument("--quiet", action="store_true", help="no progress bars for the training runs")

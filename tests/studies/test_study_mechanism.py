@@ -202,3 +202,23 @@ def test_quick_seeds_and_the_answer_at_the_top(tmp_path, fake_registry):
     full = run_study(study.name, out=tmp_path)
     assert _strict_json(full.out_dir / "summary.json")["seeds"] == [0, 1]
     assert run_study(study.name, quick=True, seeds=[3], out=tmp_path).summary["seeds"] == [3]
+
+
+def test_weights_reach_a_study_that_takes_them_and_survive_resume(tmp_path, fake_registry, capsys):
+    import dataclasses
+
+    seen = []
+
+    def run(study):
+        seen.append(study.weights)
+        study.part("only", lambda p: p.value("x", 1.0, unit="u", dataset="digits", seed=0))
+
+    study = fake_registry(dataclasses.replace(_fake(run), weights="a file of weights"))
+    first = run_study(study.name, quick=True, out=tmp_path, weights="w.pt")
+    assert _strict_json(first.out_dir / "study.json")["weights"] == "w.pt"
+    run_study(study.name, resume=first.out_dir)
+    assert seen == ["w.pt", "w.pt"]
+    with pytest.raises(ConfigError, match="--weights: study diy-linear trains no model from given weights"):
+        run_study("diy-linear", quick=True, out=tmp_path, weights="imagenet")
+    assert main(["study", "run", "diy-linear", "--quick", "--weights", "imagenet", "--out", str(tmp_path)]) == 2
+    assert "drop --weights" in capsys.readouterr().err

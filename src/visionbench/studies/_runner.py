@@ -118,6 +118,7 @@ def run_study(
     on_part: Callable[[str, bool], None] | None = None,
     echo: Callable[[str], None] | None = None,
     quiet: bool = True,
+    weights: str | None = None,
 ) -> StudyResult:
     """Run study ``name`` into ``<out>/<stamp>-<name>/`` (or continue the study directory ``resume``).
 
@@ -133,6 +134,7 @@ def run_study(
         on_part: called as ``on_part(part_name, already_done)`` before each part.
         echo: receives the study's progress messages (None: silent).
         quiet: hide the progress bars of the training runs the study makes.
+        weights: initial weights, for a study that takes them (:attr:`Study.weights` says what they mean).
     """
     study = get_study(name)
     if resume is not None:
@@ -141,22 +143,24 @@ def run_study(
         if meta.get("study") != study.name:
             raise ConfigError(f"--resume {out_dir}: that folder holds study {meta.get('study')!r}, not {name!r}")
         quick, seeds = bool(meta.get("quick")), meta.get("seeds") or list(study.seeds)
-        dataset, data_dir = meta.get("dataset"), meta.get("data_dir")
+        dataset, data_dir, weights = meta.get("dataset"), meta.get("data_dir"), meta.get("weights")
     else:
         if seeds is None:
             seeds = study.seeds_quick if quick and study.seeds_quick else study.seeds
         seeds = list(seeds)
         _check_options(study, seeds, dataset)
+        if weights is not None and study.weights is None:
+            raise ConfigError(f"--weights: study {study.name} trains no model from given weights; drop --weights")
         out_dir = unique_dir(out, f"{time.strftime('%Y%m%d-%H%M%S')}-{study.name}")
         meta = {"study": study.name, "quick": quick, "seeds": list(seeds), "dataset": dataset,
-                "data_dir": data_dir, "command": command, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-                "seconds": 0.0}
+                "data_dir": data_dir, "weights": weights, "command": command,
+                "created": time.strftime("%Y-%m-%d %H:%M:%S %z"), "seconds": 0.0}
     meta.update(status="running", software=_env.software(), hardware=_env.hardware())
     if resume is not None and command:
         meta.setdefault("resumed_with", []).append(command)
     write_json(out_dir / STUDY_FILE, meta)
     runner = StudyRun(study, out_dir, quick=quick, seeds=seeds, dataset=dataset, data_dir=data_dir,
-                      on_part=on_part, echo=echo, quiet=quiet)
+                      on_part=on_part, echo=echo, quiet=quiet, weights=weights)
     start = time.perf_counter()
     status = "failed"
     try:

@@ -71,6 +71,7 @@ class Study:
         seconds_quick: the same for ``--quick``.
         seeds: default seeds.
         seeds_quick: default seeds of ``--quick`` (None: ``seeds``).
+        weights: what ``--weights`` means for this study (None: the study refuses it).
         datasets: datasets ``--dataset`` accepts (empty: the study chooses and ``--dataset`` is refused).
         differences: what differs from the document whatever the run (budget, protocol); the run adds its own.
     """
@@ -86,6 +87,7 @@ class Study:
     seconds_quick: float
     seeds: tuple[int, ...] = (0,)
     seeds_quick: tuple[int, ...] | None = None
+    weights: str | None = None
     datasets: tuple[str, ...] = ()
     differences: tuple[str, ...] = ()
 
@@ -183,15 +185,17 @@ class StudyRun:
         seeds: the seeds to run.
         dataset: the user's ``--dataset`` (None: the study's default).
         data_dir: the user's ``--data-dir``.
+        weights: the user's ``--weights`` (only for a study whose :attr:`Study.weights` says what it means).
         parts: the parts done so far, in order (finished ones loaded from disk on resume).
         quiet: whether training runs made by the study hide their progress bars.
     """
 
     def __init__(self, study: Study, out_dir: Path, *, quick: bool, seeds: Sequence[int], dataset: str | None,
                  data_dir: str | None, on_part: Callable[[str, bool], None] | None = None,
-                 echo: Callable[[str], None] | None = None, quiet: bool = True) -> None:
+                 echo: Callable[[str], None] | None = None, quiet: bool = True, weights: str | None = None) -> None:
         self.study, self.out_dir, self.quick = study, out_dir, quick
         self.seeds, self.dataset, self.data_dir = tuple(seeds), dataset, data_dir
+        self.weights = weights
         self.parts: list[dict[str, Any]] = []
         self.quiet = quiet
         self._on_part = on_part

@@ -10,7 +10,7 @@ Parts (each resumable; every training is a run directory under ``runs/``):
 - ``cnn``: the LAB 2 CNN (``cnn``);
 - ``scratch``: AlexNet and VGG16 (``vgg16_bn``: see :data:`VGG`) from scratch;
 - ``pretrain``: the same two pre-trained by the product on another dataset at the target's image size
-  (:func:`source_dataset`), their head dropped; or the user's weights (:data:`WEIGHTS_ATTRIBUTE`);
+  (:func:`source_dataset`), their head dropped; or the user's weights (``visionbench study run lab2 --weights ...``);
 - ``finetune``: both fine-tuned from those weights, frozen features (only the classifier trains) and unfrozen;
 - ``vit``: the tutorial ViT (``vit_tutorial``) and the small ViT (``vit_tiny_patch4``) from scratch;
 - ``attention``: attention rollout of both ViTs on test images (:mod:`._lab2_attention`);
@@ -37,7 +37,7 @@ from visionbench.studies._lab2_runs import (
 )
 from visionbench.studies._study import Part, Reference, Study, StudyRun
 
-__all__ = ["STUDY", "Variant", "VARIANTS", "source_dataset", "WEIGHTS_ATTRIBUTE"]
+__all__ = ["STUDY", "Variant", "VARIANTS", "source_dataset"]
 
 #: The VGG16 the study trains: torchvision's VGG16 with batch norm. Plain ``vgg16`` (no BatchNorm) stayed near chance
 #: from scratch at this budget (20 % on digits after 80 steps of 64), and its pre-training would give nothing to
@@ -47,8 +47,6 @@ VGG = "vgg16_bn"
 #: model (a ViT-tiny step: 0.13 s on one thread, 1-3 s on two; VGG16-BN: 2.7 s against 4.5 s), and one thread
 #: everywhere keeps the training times comparable across models.
 THREADS = 1
-#: A :class:`StudyRun` attribute the CLI may set for ``--weights`` (``imagenet`` or ``alexnet=FILE,vgg16=FILE``).
-WEIGHTS_ATTRIBUTE = "weights"
 
 
 @dataclass(frozen=True)
@@ -158,7 +156,7 @@ def _pretrain(study: StudyRun, dataset: str) -> Callable[[Part], None]:
     def fn(p: Part) -> None:
         from visionbench.data import dataset_status
 
-        user = parse_user_weights(getattr(study, WEIGHTS_ATTRIBUTE, None))
+        user = parse_user_weights(study.weights)
         budgets, n_train, n_test = PRETRAIN["quick" if study.quick else "full"]
         source = source_dataset(dataset)
         side = int(dataset_status(dataset, data_dir=study.data_dir).image_shape[-1])
@@ -215,7 +213,7 @@ def _run(study: StudyRun) -> None:
     if not status.found:
         raise DataError(f"--dataset {dataset}: not found on this machine; {status.how_to_get}")
     source = source_dataset(dataset)
-    if len(parse_user_weights(getattr(study, WEIGHTS_ATTRIBUTE, None))) < 2 and not dataset_status(
+    if len(parse_user_weights(study.weights)) < 2 and not dataset_status(
             source, data_dir=study.data_dir).found:
         raise DataError(f"--dataset {dataset}: the pre-training dataset {source} is not found; provide it (see "
                         f"`visionbench datasets`) or give --weights")
@@ -256,6 +254,8 @@ _PUBLISHED = (
 )
 STUDY = Study(
     name="lab2",
+    weights="'imagenet' (AlexNet's and VGG16's ImageNet weights) or 'alexnet=FILE,vgg16=FILE' (state dicts): the "
+            "fine-tuned variants start from them instead of the study's own pre-training",
     title="LAB 2: CNN, AlexNet, VGG16, ViTs and Faster R-CNN on one dataset",
     description="LAB 2's comparison: the CNN, AlexNet and VGG16 from scratch and fine-tuned (frozen and unfrozen) "
                 "from our own pre-training, the tutorial and small ViTs with attention rollout, and Faster R-CNN on "
