@@ -53,7 +53,7 @@ def train_run(study: StudyRun, name: str, cfg: Any) -> Run:
     A completed run of that name is returned as it is; an interrupted one is resumed; a failed or diverged one is
     kept and a new run is made beside it. A run that fails is returned with status ``failed`` and its reason.
     """
-    from visionbench.studies.compare import _run_in_process, _run_isolated
+    from visionbench.studies.compare import train_job
 
     runs_dir = study.out_dir / RUNS
     prior = _latest(runs_dir, name)
@@ -66,7 +66,7 @@ def train_run(study: StudyRun, name: str, cfg: Any) -> Run:
                                   data_dir=cfg.data_dir or study.data_dir)
         job = {"config": cfg.to_dict()}
     # A worker process per run (its own time, memory and crash), as in a comparison; the quick study stays here.
-    result = _run_in_process(job) if study.quick else _run_isolated(job)
+    result = train_job(job, isolate=not study.quick)
     if result.status == "interrupted":
         raise KeyboardInterrupt(f"run {name} interrupted")
     return read_run(result.run_dir)

@@ -27,7 +27,7 @@ from visionbench.runs import find_runs, read_run, slug, unique_dir, write_json
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult, train
 
-__all__ = ["CompareConfig", "ComparisonResult", "run_comparison", "compare_runs"]
+__all__ = ["CompareConfig", "ComparisonResult", "run_comparison", "compare_runs", "train_job"]
 
 
 @dataclass
@@ -154,7 +154,7 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
             cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
                                       run_name=f"{model}-seed{seed}")
             job = {"config": cfg.to_dict()}
-        result = _run_isolated(job) if cc.isolate else _run_in_process(job)
+        result = train_job(job, isolate=cc.isolate)
         done.append(result)
         if result.status == "interrupted":
             raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}")
@@ -176,6 +176,12 @@ def _failure(exc: BaseException) -> dict[str, Any]:
         return {"status": "failed", "message": str(exc)}
     return {"status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
             "traceback": traceback.format_exc()}
+
+
+def train_job(job: dict[str, Any], *, isolate: bool = True) -> TrainResult:
+    """Train one job (``{"config": TrainConfig fields, ...}`` as a comparison plans it) in a worker process
+    (``isolate``: its own time, memory and crash) or in this one; a failure becomes a run with status ``failed``."""
+    return _run_isolated(job) if isolate else _run_in_process(job)
 
 
 def _run_in_process(job: dict[str, Any]) -> TrainResult:
