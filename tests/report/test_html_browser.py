@@ -111,9 +111,10 @@ def _assert_png(path: Path) -> None:
     assert len(data) > len(PNG_MAGIC) and data.startswith(PNG_MAGIC), path
 
 
-@pytest.fixture(scope="module", params=["diy-linear", "diy-autoencoder"])
+@pytest.fixture(scope="module", params=["diy-linear", "diy-autoencoder", "lab2"])
 def study_dir(request, tmp_path_factory) -> Path:
-    """A study's directory: diy-linear (one figure) and diy-autoencoder (image grids, t-SNE maps, many tables)."""
+    """A study's directory: diy-linear (one figure), diy-autoencoder (image grids, t-SNE maps, many tables) and lab2
+    (an 11-column table, attention maps, detection figures)."""
     return run_study(request.param, quick=True, out=tmp_path_factory.mktemp("study")).out_dir
 
 
