@@ -191,16 +191,21 @@ class TorchBackend(Backend):
         atomic_write_bytes(path, buf.getvalue())
 
     def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
-        try:
+        try:  # weights_only: tensors and containers only, no code runs from the file
             state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - unpickling refusals, zip and I/O errors of a damaged file
+            raise _unreadable(path, exc) from None
+        if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or (
+                not weights_only and not isinstance(state.get("optimizer"), dict)):
+            raise _unreadable(path, "not a checkpoint of this program: expected a dict with 'model' and 'optimizer'")
+        meta = _parse_meta(state.get("meta", "{}"), path)
+        with _loading(path):
             self.model.load_state_dict(state["model"])
-        except (RuntimeError, KeyError, OSError, EOFError) as exc:
-            raise RunError(f"{path}: cannot load checkpoint ({str(exc).splitlines()[0]})") from None
-        if not weights_only:
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.scaler is not None and "scaler" in state:
-                self.scaler.load_state_dict(state["scaler"])
-        return json.loads(state.get("meta", "{}"))
+            if not weights_only:
+                self.optimizer.load_state_dict(state["optimizer"])
+                if self.scaler is not None and isinstance(state.get("scaler"), dict):
+                    self.scaler.load_state_dict(state["scaler"])
+        return meta
 
     def parameter_counts(self) -> tuple[int, int]:
         from visionbench.costs import count_parameters
@@ -348,16 +353,22 @@ class ScratchBackend(Backend):
         atomic_write_bytes(path, buf.getvalue())
 
     def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
-        try:
+        try:  # allow_pickle=False: arrays only; reading each member whole checks its CRC (zipfile.BadZipFile)
             with np.load(path, allow_pickle=False) as data:
+                if not hasattr(data, "files"):
+                    raise ValueError("a single .npy array, not an .npz archive")
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{path}: cannot load checkpoint ({exc})") from None
-        self.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-        if not weights_only:
-            opt = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
-            self.optimizer.load_state_dict(_unflatten(opt))
-        return json.loads(str(arrays["meta"]))
+        except Exception as exc:  # noqa: BLE001 - zip, CRC, pickle refusals and I/O errors of a damaged file
+            raise _unreadable(path, exc) from None
+        if "meta" not in arrays or arrays["meta"].ndim != 0:
+            raise _unreadable(path, "no 'meta' entry: not a checkpoint of this program")
+        meta = _parse_meta(str(arrays["meta"]), path)
+        with _loading(path):
+            self.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+            if not weights_only:
+                opt = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
+                self.optimizer.load_state_dict(_unflatten(opt))
+        return meta
 
     def parameter_counts(self) -> tuple[int, int]:
         n = sum(int(p.size) for _, p, _ in self.model.named_parameters())
@@ -366,6 +377,48 @@ class ScratchBackend(Backend):
     def flops_per_image(self, input_shape: tuple[int, int, int]) -> int | None:
         fn = getattr(self.model, "flops_per_example", None)
         return int(fn()) if fn else None
+
+
+_FIX = "delete it to resume from the other checkpoint of the run, or start a new run"
+
+
+def _unreadable(path: Path, why: object) -> RunError:
+    """The one-line error of a checkpoint that cannot be used."""
+    text = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    return RunError(f"{path}: cannot load checkpoint ({text[:200]}); {_FIX}")
+
+
+def _parse_meta(text: object, path: Path) -> dict[str, Any]:
+    """A checkpoint's ``meta``: a JSON object whose resume fields, when present, have the right types."""
+    try:
+        meta = json.loads(str(text))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise _unreadable(path, f"its meta is not JSON: {exc}") from None
+    checks = {"epoch": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+              "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
+              "best": lambda v: isinstance(v, dict) and isinstance(v.get("epoch", 0), int)}
+    if not isinstance(meta, dict):
+        raise _unreadable(path, "its meta is not a JSON object")
+    for key, ok in checks.items():
+        if key in meta and not ok(meta[key]):
+            raise _unreadable(path, f"its meta has a bad {key!r}: {str(meta[key])[:60]}")
+    return meta
+
+
+class _loading:
+    """Turns the errors of loading a checkpoint's tensors into the model (names, shapes, types) into one line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None and isinstance(exc, (RuntimeError, KeyError, ValueError, TypeError, IndexError,
+                                                AttributeError)):
+            raise _unreadable(self.path, f"it does not fit this model: {exc}") from None
+        return False
 
 
 def _flatten(state: dict[str, Any], prefix: str = "") -> dict[str, Any]:

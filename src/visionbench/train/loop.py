@@ -134,6 +134,11 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
             raise RunError(f"--resume {run_dir}: nothing to resume, no checkpoint {last.name} (the run stopped "
                            f"before its first checkpoint was written); start a new run")
         meta = backend.load(last)
+        missing = [k for k in ("epoch", "history", "best") if k not in meta]
+        missing += [] if missing or session.task.monitor in meta["best"] else [f"best.{session.task.monitor}"]
+        if missing:
+            raise RunError(f"{last}: cannot resume from it: its meta lacks {missing[0]!r} (not written by this "
+                           f"program's training); start a new run")
         start_epoch = int(meta["epoch"]) + 1
         history = meta["history"]
         best = meta["best"]
