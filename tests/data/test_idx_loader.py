@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,41 @@ def test_dotted_names(tmp_path: Path) -> None:
         stem, kind = name.rsplit("-idx", 1)
         (tmp_path / name).rename(tmp_path / f"{stem}.idx{kind}")  # train-images.idx3-ubyte
     assert len(load_dataset("mnist", data_dir=tmp_path).train) == 40
+
+
+def _hostile(tmp_path: Path, payload: bytes, name: str = "train-images-idx3-ubyte") -> Path:
+    write_idx_set(tmp_path / "set", 10, 5)
+    path = tmp_path / "set" / f"{name}.gz"
+    path.write_bytes(payload)
+    return path
+
+
+def test_header_whose_product_wraps_int64_is_refused(tmp_path: Path) -> None:
+    # 2^31 x 2^31 x 4 = 2^64, which is 0 in int64: an empty payload used to pass the size check.
+    header = struct.pack(">I", 0x0803) + struct.pack(">3I", 2**31, 2**31, 4)
+    _hostile(tmp_path, gzip.compress(header))
+    with pytest.raises(DataError, match="announces 2147483648x2147483648x4") as err:
+        load_dataset("mnist", data_dir=tmp_path / "set")
+    assert "\n" not in str(err.value)
+
+
+def test_gzip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    n = 130_000  # 130,000 blank 28x28 images: 102 MB that gzip packs into about 100 kB
+    header = struct.pack(">I", 0x0803) + struct.pack(">3I", n, 28, 28)
+    stream = gzip.compress(header + bytes(n * 28 * 28), compresslevel=9)
+    assert len(stream) < 200_000
+    _hostile(tmp_path, stream)
+    with pytest.raises(DataError, match="compression bomb"):
+        load_dataset("mnist", data_dir=tmp_path / "set")
+
+
+def test_gzip_crc_and_trailing_bytes(tmp_path: Path) -> None:
+    good = gzip.compress(idx_bytes(np.zeros((10, 28, 28), np.uint8)) + b"")
+    bad_crc = bytearray(good)
+    bad_crc[-6] ^= 0xFF  # inside the CRC-32 of the gzip trailer
+    _hostile(tmp_path, bytes(bad_crc))
+    with pytest.raises(DataError, match="cannot read"):
+        load_dataset("mnist", data_dir=tmp_path / "set")
+    _hostile(tmp_path, gzip.compress(idx_bytes(np.zeros((10, 28, 28), np.uint8)) + b"extra"))
+    with pytest.raises(DataError, match="trailing bytes"):
+        load_dataset("mnist", data_dir=tmp_path / "set")

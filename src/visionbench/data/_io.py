@@ -5,13 +5,15 @@ from __future__ import annotations
 import bz2
 import gzip
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from visionbench.errors import DataError
 
-__all__ = ["read_bytes", "check_labels", "one_line"]
+__all__ = ["read_bytes", "read_capped", "check_labels", "one_line"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -45,6 +47,46 @@ def read_bytes(path: Path, fix: str) -> bytes:
         # A name that promises compression on a file that is not compressed means a broken or HTML download.
         raise DataError(f"{path}: not a {path.suffix[1:]} file (bad magic bytes {raw[:4]!r}); {fix}")
     return raw
+
+
+#: The most a compressed data file may inflate to, per compressed byte (image sets compress 2-20 times; a
+#: compression bomb, thousands of times).
+MAX_INFLATION = 200
+
+
+def read_capped(path: Path, fix: str, parse_header: Callable[[bytes], tuple[int, int]], header_size: int) -> bytes:
+    """The (decompressed) content of ``path`` when its header announces its length, read incrementally: the first
+    ``header_size`` bytes go to ``parse_header``, which checks them and returns ``(header_size, payload_size)``;
+    then at most the payload and one byte more are decompressed, so a small compressed file that claims or inflates
+    to gigabytes is refused before it fills the memory.
+
+    Raises:
+        DataError: unreadable file, corrupt compressed stream, truncated payload or trailing bytes.
+    """
+    try:
+        with path.open("rb") as f:
+            magic = f.read(3)
+            f.seek(0)
+            stream: Any = (gzip.GzipFile(fileobj=f) if magic[:2] == b"\x1f\x8b"
+                           else bz2.BZ2File(f) if magic == b"BZh" else f)
+            if stream is f and path.suffix in (".gz", ".bz2"):
+                raise DataError(f"{path}: not a {path.suffix[1:]} file (bad magic bytes {magic!r}); {fix}")
+            head = stream.read(header_size)
+            header, size = parse_header(head)
+            packed = path.stat().st_size
+            if stream is not f and size > MAX_INFLATION * packed:
+                raise DataError(f"{path}: {packed:,} compressed bytes announce {size:,} bytes of data, "
+                                f"{size // max(packed, 1):,} times more (a compression bomb or a corrupt header); "
+                                f"{fix}")
+            payload = stream.read(size + 1)
+    except DataError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise DataError(f"{path}: cannot read ({one_line(exc)}); {fix}") from exc
+    if len(payload) != size:
+        what = "truncated payload" if len(payload) < size else "trailing bytes after the payload"
+        raise DataError(f"{path}: {what}: the header announces {size} bytes; {fix}")
+    return head[:header] + payload
 
 
 def check_labels(labels: np.ndarray, num_classes: int, path: Path, fix: str) -> np.ndarray:

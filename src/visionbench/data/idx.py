@@ -7,6 +7,7 @@ images are type 0x08 (unsigned byte), 3 dims (N, 28, 28), magic 0x00000803; the 
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -14,9 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from visionbench.data._base import Dataset, Split
-from visionbench.data._io import check_labels, read_bytes
+from visionbench.data._io import check_labels, read_capped
 from visionbench.data._search import FileSet, Found
 from visionbench.errors import DataError
+
+#: The largest IDX payload accepted (2 GiB; MNIST's training images are 47 MB, EMNIST's largest set 640 MB).
+MAX_IDX_BYTES = 2 * 2**30
 
 __all__ = ["read_idx", "idx_count", "idx_filesets", "load_idx", "IDX_ROLES"]
 
@@ -46,27 +50,31 @@ def read_idx(path: Path, ndim: int, fix: str) -> np.ndarray:
     Raises:
         DataError: corrupt gzip, wrong magic number, or a payload whose length disagrees with the header.
     """
-    data = read_bytes(path, fix)
     expected = (_UBYTE << 8) | ndim
     header = 4 + 4 * ndim
-    if len(data) < 4:
-        raise DataError(f"{path}: truncated IDX file ({len(data)} bytes, no header); {fix}")
-    magic = struct.unpack(">I", data[:4])[0]
-    if magic != expected:
-        raise DataError(
-            f"{path}: wrong IDX magic number 0x{magic:08x} (expected 0x{expected:08x} for a {ndim}-d unsigned-byte "
-            f"array; is this the right file?); {fix}"
-        )
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes); {fix}")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    size = int(np.prod(dims, dtype=np.int64))
-    if len(data) - header != size:
-        what = "truncated payload" if len(data) - header < size else "trailing bytes after the payload"
-        raise DataError(
-            f"{path}: {what}: header says {'x'.join(map(str, dims))} = {size} bytes, file has {len(data) - header}; "
-            f"{fix}"
-        )
+    dims: tuple[int, ...] = ()
+
+    def parse(head: bytes) -> tuple[int, int]:
+        nonlocal dims
+        if len(head) < 4:
+            raise DataError(f"{path}: truncated IDX file ({len(head)} bytes, no header); {fix}")
+        magic = struct.unpack(">I", head[:4])[0]
+        if magic != expected:
+            raise DataError(
+                f"{path}: wrong IDX magic number 0x{magic:08x} (expected 0x{expected:08x} for a {ndim}-d "
+                f"unsigned-byte array; is this the right file?); {fix}"
+            )
+        if len(head) < header:
+            raise DataError(f"{path}: truncated IDX header ({len(head)} bytes); {fix}")
+        dims = struct.unpack(f">{ndim}I", head[4:header])
+        size = math.prod(dims)  # Python integers: no wrap-around however absurd the header
+        if size > MAX_IDX_BYTES:
+            raise DataError(f"{path}: the header announces {'x'.join(map(str, dims))} = {size:,} bytes, more than "
+                            f"any dataset of this kind ({MAX_IDX_BYTES:,}); {fix}")
+        return header, size
+
+    data = read_capped(path, fix, parse, header)
+    size = len(data) - header
     # A copy, so the arrays are writable (torch.from_numpy warns on read-only buffers).
     return np.frombuffer(data, np.uint8, size, header).reshape(dims).copy()
 
