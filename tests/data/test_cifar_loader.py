@@ -147,3 +147,12 @@ def test_missing_member_in_tar(tmp_path: Path) -> None:
     del files["test_batch"]
     _write(tmp_path, files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
     assert "test_batch is missing" in _error(tmp_path)
+
+
+def test_fractional_label_is_refused_not_truncated(tmp_path: Path) -> None:
+    files = _cifar10_files()
+    bad = _batch(4, 1, {"labels": 10})
+    bad["labels"][1] = 3.5
+    files["data_batch_1"] = _pickle(bad)
+    _write(tmp_path, files, "cifar-10-batches-py", None)
+    assert "label 3.5 is not a whole number" in _error(tmp_path, "cifar10")

@@ -137,3 +137,19 @@ def test_course_txt_wrong_columns_and_range(tmp_path: Path) -> None:
     assert "257 numbers" in _error(tmp_path)
     (tmp_path / "USPS_train.txt").write_text("header\n" + " ".join(["1"] + ["5"] * 256) + "\n")
     assert "expected [0, 2]" in _error(tmp_path)
+
+
+def test_fractional_labels_are_refused_not_truncated(tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "usps.h5", "w") as f:
+        for group in ("train", "test"):
+            f.create_group(group).create_dataset("data", data=np.zeros((3, 256)))
+            f[group].create_dataset("target", data=np.array([0.0, 2.5, 1.0]))
+    assert "label 2.5 is not a whole number" in _error(tmp_path)
+
+
+def test_course_header_must_match_the_rows(tmp_path: Path) -> None:
+    tr, te = _pixels(20, 4), _pixels(4, 5)
+    cut = _course(tr, np.arange(20) % 10).splitlines()[:18]  # "20 256" then only 17 rows
+    (tmp_path / "USPS_train.txt").write_text("\n".join(cut) + "\n")
+    (tmp_path / "USPS_test.txt").write_text(_course(te, np.arange(4)))
+    assert "the header says 20 images of 256 pixels but the file holds 17" in _error(tmp_path)

@@ -91,7 +91,14 @@ def read_capped(path: Path, fix: str, parse_header: Callable[[bytes], tuple[int,
 
 def check_labels(labels: np.ndarray, num_classes: int, path: Path, fix: str) -> np.ndarray:
     """``labels`` as int64 after checking they are in ``[0, num_classes)``."""
-    labels = np.asarray(labels).astype(np.int64, copy=False)
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f":  # a float label must be a whole number: 2.5 is not class 2
+        bad = labels[~np.isfinite(labels) | (labels != np.round(labels))]
+        if bad.size:
+            raise DataError(f"{path}: label {bad[0]} is not a whole number; {fix}")
+    elif labels.dtype.kind not in "iub":
+        raise DataError(f"{path}: labels of type {labels.dtype} are not class numbers; {fix}")
+    labels = labels.astype(np.int64, copy=False)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)][0]
         raise DataError(f"{path}: label {int(bad)} is out of range 0..{num_classes - 1}; {fix}")

@@ -118,7 +118,13 @@ def read_course_txt(path: Path, fix: str) -> Split:
         raise DataError(f"{path}: expected lines of 257 numbers (label then 256 pixels); {fix}")
     if np.any(table[:, 0] != np.round(table[:, 0])):
         raise DataError(f"{path}: non-integer labels in the first column; {fix}")
-    labels = check_labels(table[:, 0].astype(np.int64), 10, path, fix)
+    head = lines[0].split() if start else []
+    if len(head) == 2 and all(w.isdigit() for w in head):  # the course's "N 256" header: it must describe the rows
+        n, width = int(head[0]), int(head[1])
+        if (n, width) != (len(table), _PIXELS):
+            raise DataError(f"{path}: the header says {n} images of {width} pixels but the file holds {len(table)} "
+                            f"of {_PIXELS}; the file is cut or edited, {fix}")
+    labels = check_labels(table[:, 0], 10, path, fix)
     return Split(_to_uint8(table[:, 1:], 0.0, 2.0, path, fix), labels)
 
 
