@@ -153,3 +153,11 @@ def test_course_header_must_match_the_rows(tmp_path: Path) -> None:
     (tmp_path / "USPS_train.txt").write_text("\n".join(cut) + "\n")
     (tmp_path / "USPS_test.txt").write_text(_course(te, np.arange(4)))
     assert "the header says 20 images of 256 pixels but the file holds 17" in _error(tmp_path)
+
+
+@pytest.mark.parametrize("line", ["3 1:0.5 1:0.7", "3 5:0.5 2:0.7"])
+def test_libsvm_repeated_or_descending_indices(tmp_path: Path, line: str) -> None:
+    good = _libsvm(_pixels(2, 6), np.array([1, 2])).decode()
+    (tmp_path / "usps.bz2").write_bytes(bz2.compress((good + line + "\n").encode()))
+    (tmp_path / "usps.t.bz2").write_bytes(bz2.compress(good.encode()))
+    assert "line 3: feature indices must increase strictly" in _error(tmp_path)

@@ -67,8 +67,16 @@ def read_libsvm(path: Path, fix: str) -> Split:
     idx = pairs[:, 0]
     if idx.size and (idx.min() < 1 or idx.max() > _PIXELS or np.any(idx != np.round(idx))):
         raise DataError(f"{path}: feature indices must be integers in 1..{_PIXELS}; {fix}")
+    rows = np.repeat(np.arange(len(lines)), pairs_per_line)
+    # Within a line the indices must strictly increase (LIBSVM's own reader refuses the rest): a repeated index
+    # would silently keep the last value.
+    same_line = rows[1:] == rows[:-1]
+    if np.any(same_line & (idx[1:] <= idx[:-1])):
+        line = int(rows[1:][same_line & (idx[1:] <= idx[:-1])][0]) + 1
+        raise DataError(f"{path}: line {line}: feature indices must increase strictly (a repeated or descending "
+                        f"index); {fix}")
     values = np.zeros((len(lines), _PIXELS), np.float64)
-    values[np.repeat(np.arange(len(lines)), pairs_per_line), idx.astype(np.int64) - 1] = pairs[:, 1]
+    values[rows, idx.astype(np.int64) - 1] = pairs[:, 1]
     if np.any(raw_labels != np.round(raw_labels)):
         raise DataError(f"{path}: non-integer labels; {fix}")
     labels = check_labels(raw_labels.astype(np.int64) - 1, 10, path, fix + " (LIBSVM USPS labels are 1..10)")
