@@ -156,3 +156,37 @@ def test_fractional_label_is_refused_not_truncated(tmp_path: Path) -> None:
     files["data_batch_1"] = _pickle(bad)
     _write(tmp_path, files, "cifar-10-batches-py", None)
     assert "label 3.5 is not a whole number" in _error(tmp_path, "cifar10")
+
+
+def test_tar_gz_with_a_flipped_pixel_byte_fails_its_crc(tmp_path: Path) -> None:
+    import gzip
+
+    files = _cifar10_files()
+    _write(tmp_path / "src", files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    tar_bytes = gzip.decompress((tmp_path / "src" / "cifar-10-python.tar.gz").read_bytes())
+    stored = bytearray(gzip.compress(tar_bytes, compresslevel=0))  # stored blocks: bytes appear as they are
+    member = files["data_batch_1"]  # its pixels are pickled as a latin-1 string, stored UTF-8 encoded
+    at = bytes(stored).find(member[:64])
+    assert at > 0
+    at += len(member) // 2
+    while stored[at] >= 0x7E:  # an ASCII byte: flipping its low bit keeps the string valid UTF-8
+        at += 1
+    stored[at] ^= 0x01  # one pixel changed by one: still a valid tar and a valid pickle
+    (tmp_path / "cifar10").mkdir()
+    (tmp_path / "cifar10" / "cifar-10-python.tar.gz").write_bytes(bytes(stored))
+    msg = _error(tmp_path / "cifar10")
+    assert "corrupt" in msg and "CRC" in msg
+
+
+def test_tar_member_bomb_is_not_read(tmp_path: Path) -> None:
+    from visionbench.data import cifar
+
+    files = _cifar10_files()
+    files["readme.bin"] = b"\0" * 4096  # not a CIFAR file: never read
+    _write(tmp_path, files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    assert load_dataset("cifar10", data_dir=tmp_path).train.images.shape[0] == 20
+    cifar.MAX_MEMBER_BYTES, saved = 1000, cifar.MAX_MEMBER_BYTES  # a CIFAR member larger than the cap
+    try:
+        assert "more than any CIFAR file" in _error(tmp_path)
+    finally:
+        cifar.MAX_MEMBER_BYTES = saved

@@ -10,6 +10,7 @@ run code.
 
 from __future__ import annotations
 
+import gzip
 import io
 import pickle
 import tarfile
@@ -80,12 +81,20 @@ class _Reader:
         if found.format == "tar":
             archive = found.files["archive"]
             try:
+                _check_gzip(archive)
                 with tarfile.open(archive, "r:*") as tar:
                     for m in tar.getmembers():
-                        if m.isfile():
-                            fobj = tar.extractfile(m)
-                            if fobj is not None:
-                                self.members[m.name.rsplit("/", 1)[-1]] = fobj.read()
+                        name = m.name.rsplit("/", 1)[-1]
+                        if not m.isfile() or name not in MEMBERS:
+                            continue  # only the files a CIFAR set is made of are read, nothing else is held
+                        if m.size > MAX_MEMBER_BYTES:
+                            raise DataError(f"{archive}: member {m.name} is {m.size:,} bytes, more than any CIFAR "
+                                            f"file ({MAX_MEMBER_BYTES:,}); {fix}")
+                        fobj = tar.extractfile(m)
+                        if fobj is not None:
+                            self.members[name] = fobj.read()
+            except DataError:
+                raise
             except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 raise DataError(f"{archive}: corrupt or unreadable tar.gz ({one_line(exc)}); {fix}") from exc
 
@@ -100,6 +109,23 @@ class _Reader:
             return path.read_bytes(), str(path)
         except OSError as exc:
             raise DataError(f"{path}: cannot read ({one_line(exc)}); {self.fix}") from exc
+
+
+#: The files a CIFAR-10 or CIFAR-100 archive is made of (the rest of an archive is never read).
+MEMBERS = frozenset({"batches.meta", *(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "meta", "train", "test"})
+#: The largest member accepted: CIFAR-100's train file is 155 MB.
+MAX_MEMBER_BYTES = 256 * 2**20
+
+
+def _check_gzip(archive: Path) -> None:
+    """Read a gzip archive through once so its CRC is checked (random access into a tar.gz never reaches the end of
+    the stream, where gzip keeps its CRC, so a flipped bit would load as other pixels)."""
+    with archive.open("rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            return
+    with gzip.open(archive, "rb") as stream:
+        while stream.read(1 << 22):
+            pass
 
 
 def _names(meta: dict[str, Any], key: str, n: int, where: str, fix: str) -> list[str]:
