@@ -179,10 +179,12 @@ class TorchBackend(Backend):
         self.model.load_state_dict(weights)
 
     def save(self, path: Path, meta: dict[str, Any], weights: Any | None = None) -> None:
+        model_state = weights if weights is not None else self.model.state_dict()
         state = {
-            "model": weights if weights is not None else self.model.state_dict(),
+            "model": model_state,
             "optimizer": self.optimizer.state_dict(),
             "meta": json.dumps(meta),
+            "digest": _digest(model_state),  # torch keeps no checksum of its own: a flipped bit would load
         }
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
@@ -199,6 +201,12 @@ class TorchBackend(Backend):
                 not weights_only and not isinstance(state.get("optimizer"), dict)):
             raise _unreadable(path, "not a checkpoint of this program: expected a dict with 'model' and 'optimizer'")
         meta = _parse_meta(state.get("meta", "{}"), path)
+        try:
+            intact = "digest" not in state or state["digest"] == _digest(state["model"])
+        except (TypeError, RuntimeError) as exc:
+            raise _unreadable(path, f"its weights are not tensors: {exc}") from None
+        if not intact:
+            raise _unreadable(path, "its weights do not match their checksum: the file is damaged")
         with _loading(path):
             self.model.load_state_dict(state["model"])
             if not weights_only:
@@ -377,6 +385,21 @@ class ScratchBackend(Backend):
     def flops_per_image(self, input_shape: tuple[int, int, int]) -> int | None:
         fn = getattr(self.model, "flops_per_example", None)
         return int(fn()) if fn else None
+
+
+def _digest(state: dict[str, Any]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes, in name order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(state, key=str):
+        value = state[name]
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name!r} is a {type(value).__name__}, not a tensor")
+        t = value.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 _FIX = "delete it to resume from the other checkpoint of the run, or start a new run"
