@@ -18,7 +18,7 @@ import numpy as np
 from visionbench.errors import RunError
 from visionbench.report.export import paired_markdown, summary_markdown, to_latex, write_json_report
 from visionbench.report.grouping import add_paired_tests, check_comparable, mark_duplicates
-from visionbench.report.html import markdown_to_html
+from visionbench.report.html import markdown_to_html, md_cell
 from visionbench.report.plots import (
     model_colors,
     plot_accuracy_by_seed,
@@ -81,9 +81,10 @@ def _per_class_f1(runs: Sequence[Run], labels: dict[str, str] | None = None) -> 
             continue
         means = {m: np.mean(np.asarray(per_model[m], dtype=float), axis=0) for m in models}  # (K,)
         title = "Per-class F1 (%)" + (f" on {dataset}" if len(datasets) > 1 else "")
-        lines += [f"### {title}", "", "| Class | " + " | ".join(models) + " |", "| --- |" + " ---: |" * len(models)]
+        lines += [f"### {title}", "", "| Class | " + " | ".join(md_cell(m) for m in models) + " |",
+                  "| --- |" + " ---: |" * len(models)]
         for i, name in enumerate(classes):
-            lines.append(f"| {name} | " + " | ".join(f"{100 * means[m][i]:.1f}" for m in models) + " |")
+            lines.append(f"| {md_cell(name)} | " + " | ".join(f"{100 * means[m][i]:.1f}" for m in models) + " |")
         lines.append("")
     return lines
 
@@ -97,11 +98,6 @@ def _commands(runs: Sequence[Run]) -> list[str]:
         if isinstance(cmd, str) and cmd and cmd not in out:
             out.append(cmd)
     return out
-
-
-def _cell(text: Any) -> str:
-    """A Markdown table cell: pipes escaped, one line."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _runs_table(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
@@ -118,7 +114,7 @@ def _runs_table(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
         note = "; ".join(x for x in (r.get("message"), r.get("note")) if x)
         cells = [r["model"], *([r.get("config") or ""] if with_config else []), r["dataset"], r["seed"], status,
                  epochs, acc, secs, f"`{_rel(r['path'], out_dir)}`", note]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return lines
 
 
@@ -218,9 +214,9 @@ def build_comparison_report(
 
     md = [f"# {title}", ""]
     if warnings:
-        md += [f"> **Warning:** {_cell(w)}" + ("  " if i < len(warnings) - 1 else "") for i, w in enumerate(warnings)]
+        md += [f"> **Warning:** {md_cell(w)}" + ("  " if i < len(warnings) - 1 else "") for i, w in enumerate(warnings)]
         md.append("")
-    md += [f"> Note: {_cell(n)}" for n in check.get("notes", [])] + ([""] if check.get("notes") else [])
+    md += [f"> Note: {md_cell(n)}" for n in check.get("notes", [])] + ([""] if check.get("notes") else [])
     md += [to_markdown(summary)]
     md += paired_markdown(summary)
     md += ["## Plots", ""]

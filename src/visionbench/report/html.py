@@ -177,15 +177,18 @@ def markdown_to_html(markdown: str, base: str | Path, title: str) -> str:
     return "\n".join([*_head(title), _embed_images(body, Path(base)), "</body></html>\n"])
 
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def md_cell(text: object) -> str:
+    """A Markdown table cell: one line, pipes escaped, and ``<``, ``>``, ``&`` as entities, so a name from the
+    user's files (``<script>`` as a class folder) shows as text in any Markdown viewer, never as markup."""
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("\n", " "))
 
 
 def _table_md(t: Table) -> list[str]:
     lines = [f"### {t.title}", ""] if t.title else []
-    lines.append("| " + " | ".join(_md_cell(c) for c in t.columns) + " |")
+    lines.append("| " + " | ".join(md_cell(c) for c in t.columns) + " |")
     lines.append("|" + "|".join("---" for _ in t.columns) + "|")
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in t.rows]
     if t.caption:
         lines += ["", f"*{t.caption}*"]
     return [*lines, ""]

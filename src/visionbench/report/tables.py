@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from visionbench.errors import RunError
+from visionbench.report.html import md_cell
 from visionbench.report.stats import mean_std_ci
 from visionbench.runs import Run, atomic_write_text, find_runs, is_run_dir, read_run
 
@@ -331,7 +332,7 @@ def _md_table(headers: list[str], body: list[list[str]], right_from: int | Seque
         right = list(right_from)
     align = ["---:" if r else "---" for r in right]
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    lines += ["| " + " | ".join(md_cell(c) for c in cells) + " |" for cells in body]
     return "\n".join(lines)
 
 
