@@ -117,17 +117,18 @@ def test_h5_wrong_structure(tmp_path: Path) -> None:
     assert "usps.h5" in msg and "train" in msg
 
 
+def _h5(folder: Path, data: np.ndarray, target: np.ndarray) -> None:
+    """usps.h5 with the same ``data`` and ``target`` in both groups (replacing any earlier file)."""
+    with h5py.File(folder / "usps.h5", "w") as f:
+        for group in ("train", "test"):
+            f.create_group(group).create_dataset("data", data=data)
+            f[group].create_dataset("target", data=target)
+
+
 def test_h5_wrong_shape_and_labels(tmp_path: Path) -> None:
-    with h5py.File(tmp_path / "usps.h5", "w") as f:
-        for group in ("train", "test"):
-            f.create_group(group).create_dataset("data", data=np.zeros((3, 100)))
-            f[group].create_dataset("target", data=np.zeros(3, np.int64))
+    _h5(tmp_path, np.zeros((3, 100)), np.zeros(3, np.int64))
     assert "(N, 256)" in _error(tmp_path)
-    (tmp_path / "usps.h5").unlink()
-    with h5py.File(tmp_path / "usps.h5", "w") as f:
-        for group in ("train", "test"):
-            f.create_group(group).create_dataset("data", data=np.zeros((3, 256)))
-            f[group].create_dataset("target", data=np.array([0, 1, 10]))
+    _h5(tmp_path, np.zeros((3, 256)), np.array([0, 1, 10]))
     assert "label 10" in _error(tmp_path)
 
 
@@ -140,10 +141,7 @@ def test_course_txt_wrong_columns_and_range(tmp_path: Path) -> None:
 
 
 def test_fractional_labels_are_refused_not_truncated(tmp_path: Path) -> None:
-    with h5py.File(tmp_path / "usps.h5", "w") as f:
-        for group in ("train", "test"):
-            f.create_group(group).create_dataset("data", data=np.zeros((3, 256)))
-            f[group].create_dataset("target", data=np.array([0.0, 2.5, 1.0]))
+    _h5(tmp_path, np.zeros((3, 256)), np.array([0.0, 2.5, 1.0]))
     assert "label 2.5 is not a whole number" in _error(tmp_path)
 
 
