@@ -110,7 +110,9 @@ def test_models_lists_registered_names(capsys):
 def test_datasets_lists_digits_as_found(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
-    assert "digits" in out and "found" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "found" in rows["digits"] and "not found" not in rows["digits"]
+    assert "not found" in rows["mnist"]  # the autouse fixture hides every data folder
 
 
 def test_resume_refuses_other_training_flags(capsys, tmp_path):
