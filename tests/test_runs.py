@@ -39,3 +39,22 @@ def test_atomic_write_honours_the_umask(tmp_path, umask, monkeypatch, mask: int,
     assert stat.S_IMODE(target.stat().st_mode) == mode
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left behind
     assert os.umask(mask) == mask  # reading the umask did not change it
+
+
+def test_runs_started_in_the_same_second_never_share_a_directory(tmp_path, monkeypatch):
+    import multiprocessing
+    import time
+
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20260101-120000")  # every call in the same second
+    made = [runs.new_run_dir(tmp_path, "cnn", "digits") for _ in range(5)]
+    assert len(set(made)) == 5 and all(p.is_dir() for p in made)
+    assert sorted(p.name for p in made)[0] == "20260101-120000-cnn-digits"
+    # Several processes racing for the same name each get their own folder (mkdir is atomic).
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(4) as pool:
+        names = pool.starmap(_claim, [(str(tmp_path / "race"), "x")] * 16)
+    assert len(set(names)) == 16
+
+
+def _claim(parent: str, name: str) -> str:
+    return str(runs.unique_dir(parent, name))
