@@ -14,6 +14,7 @@ Layout of ``runs/<YYYYmmdd-HHMMSS>-<model>-<dataset>/``::
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -75,10 +76,22 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a read-only or vanished folder: one line, the old file kept
+            raise RunError(f"{path}: cannot write ({exc.strerror or exc}); {_WRITE_FIX.get(exc.errno, _WRITE_FIX[0])}"
+                           ) from None
         raise
+
+
+_WRITE_FIX = {
+    errno.ENOSPC: "free some disk space and continue (`--resume`); the previous version of the file is unchanged",
+    errno.EDQUOT: "free some of your quota and continue (`--resume`); the previous version of the file is unchanged",
+    errno.EROFS: "the folder is read-only: choose another output folder",
+    errno.EACCES: "the folder is not writable: choose another output folder or fix its permissions",
+    0: "check the folder and the disk; the previous version of the file is unchanged",
+}
 
 
 def _umask() -> int:

@@ -135,3 +135,44 @@ def test_damaged_checkpoints_are_one_line(runs, engine, tmp_path):
     # inside the tensors too (torch keeps no checksum: ours is in the file).
     allowed = {("no optimizer", "evaluate"), ("meta without best", "evaluate"), ("extra array", "evaluate")}
     assert accepted <= allowed, accepted - allowed
+
+
+def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from visionbench import runs as runs_module
+    from visionbench.train import backends
+    from visionbench.train.config import TrainConfig
+
+    cfg = TrainConfig(model="mlp_small", dataset="digits", epochs=3, batch_size=64, max_train_samples=200,
+                      output_dir=str(tmp_path), quiet=True, threads=1)
+    monkeypatch.setattr("visionbench.train.loop.CHECKPOINT_EVERY_SECONDS", 0.0)  # a checkpoint every epoch
+    real_write, real_fsync = backends.atomic_write_bytes, os.fsync
+    saves = {"n": 0}
+
+    def full_disk_on_third_last_save(path, data):
+        if str(path).endswith("last.pt"):
+            saves["n"] += 1
+            if saves["n"] == 3:  # initial, epoch 1, then epoch 2: the disk is full
+                def no_space(fd):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+                monkeypatch.setattr(runs_module.os, "fsync", no_space)
+                try:
+                    return real_write(path, data)
+                finally:
+                    monkeypatch.setattr(runs_module.os, "fsync", real_fsync)
+        return real_write(path, data)
+
+    monkeypatch.setattr(backends, "atomic_write_bytes", full_disk_on_third_last_save)
+    with pytest.raises(RunError, match="No space left on device") as err:
+        train(cfg)
+    assert "\n" not in str(err.value) and "previous version of the file is unchanged" in str(err.value)
+    (run_dir,) = tmp_path.iterdir()
+    assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.endswith(".tmp")]  # no half-written file
+    meta = json.loads(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["meta"])
+    assert meta["epoch"] == 1  # the previous checkpoint, intact
+    monkeypatch.setattr(backends, "atomic_write_bytes", real_write)  # space freed: the run continues
+    resumed = train(None, resume=run_dir)
+    assert resumed.status == "completed" and resumed.results["epochs_completed"] == 3
