@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from visionbench.data._detection import DetectionSplit
-from visionbench.data.coco import export_coco, load_coco_dataset, read_coco, read_coco_split
+from visionbench.data.coco import load_coco_dataset, read_coco, read_coco_split
 from visionbench.data.digits import load_digits
+from visionbench.data.export import export_coco
 from visionbench.data.scenes import SceneConfig, make_scenes
 from visionbench.errors import DataError
 

@@ -10,7 +10,7 @@ import pytest
 from visionbench.data import Dataset, _catalog, dataset_status, load_dataset
 from visionbench.data._catalog import canonical_name
 from visionbench.data._detection import DetectionDataset
-from visionbench.data.coco import export_coco
+from visionbench.data.export import export_coco
 from visionbench.data.scenes import SceneConfig, load_scenes_dataset
 from visionbench.errors import ConfigError, DataError
 
