@@ -90,11 +90,13 @@ DEFAULT = Tier(
     epochs=4,
     steps=None,
     min_time_budget=10.0,
+    threads=1,
     protocol=(
         "Default tier: Fashion-MNIST, 5,000 training images drawn stratified (4,500 train / 500 validation), the "
         "official 10,000-image test set, 28x28; the ten models at 4 epochs each (144 steps of 128) with the CIFAR "
         "recipe (SGD + Nesterov, lr 0.1, warm-up then cosine, weight decay 5e-4, flips), every run in its own "
-        "worker process. Sized for about two hours on a 2-core CPU; the paper's absolute errors are not expected "
+        "worker process with one torch thread (so a run's seconds do not depend on what shares the machine's other "
+        "core). Sized for about two hours on a 2-core CPU; the paper's absolute errors are not expected "
         "here (other data, about 1/400 of its training), only the direction and size of the differences."
     ),
 )
