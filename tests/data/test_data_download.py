@@ -22,11 +22,16 @@ from visionbench.errors import ConfigError, DataError
 
 
 class _Server:
-    """Serves ``files`` on 127.0.0.1, honouring ``Range: bytes=N-``; records the Range headers it saw."""
+    """Serves ``files`` on 127.0.0.1, honouring ``Range: bytes=N-``; records the Range headers it saw.
+
+    ``cut[name] = n`` makes the next response for ``name`` announce the whole length but close the connection after
+    ``n`` bytes (a network failure mid-stream); it applies once.
+    """
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files = files
         self.ranges: list[str | None] = []
+        self.cut: dict[str, int] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +53,11 @@ class _Server:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
+                if name in outer.cut:
+                    self.wfile.write(data[start:start + outer.cut.pop(name)])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(data[start:])
 
             def log_message(self, *args: object) -> None:
@@ -114,6 +124,52 @@ def test_resume_partial_file(served: tuple[_Server, dict[str, bytes]], tmp_path:
     download_dataset("mnist", tmp_path, mirror=server.url)
     assert (tmp_path / name).read_bytes() == files[name]
     assert "bytes=100-" in server.ranges
+
+
+def test_failure_mid_stream_keeps_the_partial_file_and_the_next_call_resumes(
+    served: tuple[_Server, dict[str, bytes]], tmp_path: Path
+) -> None:
+    server, files = served
+    name = "train-images-idx3-ubyte.gz"
+    server.cut[name] = 1000
+    with pytest.raises(DataError) as info:
+        download_dataset("mnist", tmp_path, mirror=server.url)
+    message = str(info.value)
+    assert "\n" not in message and name in message and "again to resume" in message, message
+    assert (tmp_path / f"{name}.part").read_bytes() == files[name][:1000]
+    assert not (tmp_path / name).exists()
+    download_dataset("mnist", tmp_path, mirror=server.url)
+    assert (tmp_path / name).read_bytes() == files[name] and "bytes=1000-" in server.ranges
+
+
+def test_a_corrupt_file_already_on_disk_is_fetched_again(
+    served: tuple[_Server, dict[str, bytes]], tmp_path: Path
+) -> None:
+    server, files = served
+    name = "t10k-labels-idx1-ubyte.gz"
+    download_dataset("mnist", tmp_path, mirror=server.url)
+    damaged = bytearray(files[name])
+    damaged[-3] ^= 0x10
+    (tmp_path / name).write_bytes(bytes(damaged))
+    n = len(server.ranges)
+    download_dataset("mnist", tmp_path, mirror=server.url)
+    assert (tmp_path / name).read_bytes() == files[name]
+    assert len(server.ranges) == n + 1  # only the damaged file was fetched
+
+
+def test_the_download_command(served: tuple[_Server, dict[str, bytes]], tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from visionbench.cli import main
+
+    server, files = served
+    monkeypatch.setenv("VISIONBENCH_MIRROR", server.url)
+    assert main(["download", "mnist", "--data-dir", str(tmp_path / "mnist")]) == 0
+    assert str(tmp_path / "mnist") in capsys.readouterr().out
+    for name, data in files.items():
+        assert (tmp_path / "mnist" / name).read_bytes() == data
+    assert main(["download", "mnsit", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "did you mean" in err, err
 
 
 def test_checksum_mismatch_removes_partial(served: tuple[_Server, dict[str, bytes]], tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
@@ -132,8 +133,11 @@ def _fetch(url: str, part: Path, progress: Progress | None, timeout: float) -> N
                     done += len(chunk)
                     if progress is not None:
                         progress(part.name[: -len(".part")], done, total)
-        except OSError as exc:  # the partial file stays: the next call resumes it
+        except (OSError, HTTPException) as exc:  # the partial file stays: the next call resumes it
             raise DataError(f"{url}: download interrupted ({one_line(exc)}); run the command again to resume") from exc
+    if total is not None and done < total:  # the server closed early without an error: keep what came, resume later
+        raise DataError(f"{url}: download interrupted (connection closed after {done:,} of {total:,} bytes); run "
+                        f"the command again to resume")
 
 
 _NET_FIX = "check the network, set $VISIONBENCH_MIRROR to a mirror, or copy the files by hand into --data-dir"
