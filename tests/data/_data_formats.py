@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
+import pickle
 import struct
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +45,111 @@ def write_idx_set(
         else:
             (folder / name).write_bytes(data)
     return arrays
+
+
+# ------------------------------------------------------------------------------------------------------------ USPS
+
+def usps_pixels(n: int, seed: int) -> np.ndarray:
+    """(n, 256) values on the 0..255 grid divided by 255, so every USPS format round-trips exactly."""
+    return np.random.default_rng(seed).integers(0, 256, (n, 256)).astype(np.float64) / 255.0  # in [0, 1]
+
+
+def usps_expected(pixels01: np.ndarray) -> np.ndarray:
+    """What a loader must return for ``pixels01``: uint8 (N, 1, 16, 16)."""
+    return np.rint(pixels01 * 255).astype(np.uint8).reshape(-1, 1, 16, 16)
+
+
+def libsvm_bytes(pixels01: np.ndarray, labels: np.ndarray) -> bytes:
+    """LIBSVM USPS text: ``label idx:value ...``, labels 1..10, values in [-1, 1]."""
+    lines = []
+    for row, y in zip(pixels01, labels):
+        feats = " ".join(f"{j + 1}:{v * 2 - 1:.10f}" for j, v in enumerate(row))  # [-1, 1]
+        lines.append(f"{y + 1} {feats}")  # labels 1..10
+    return ("\n".join(lines) + "\n").encode()
+
+
+def course_txt(pixels01: np.ndarray, labels: np.ndarray) -> str:
+    """The course's USPS text: an ``N 256`` header, then ``label p1 ... p256`` with pixels in [0, 2]."""
+    rows = [" ".join([f"{y}", *(f"{v * 2:.10f}" for v in row)]) for row, y in zip(pixels01, labels)]
+    return f"{len(rows)} 256\n" + "\n".join(rows) + "\n"
+
+
+def write_usps_h5(folder: Path, data: np.ndarray, target: np.ndarray,
+                  test: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """``folder/usps.h5`` with groups train (``data``, ``target``) and test (the same, unless ``test`` is given)."""
+    import h5py
+
+    path = folder / "usps.h5"
+    with h5py.File(path, "w") as f:
+        for group, (x, y) in (("train", (data, target)), ("test", test or (data, target))):
+            f.create_group(group).create_dataset("data", data=x)
+            f[group].create_dataset("target", data=y)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------- CIFAR
+
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def cifar_pickle(obj: dict) -> bytes:
+    """Pickled like the real files, whose arrays name numpy.core (they predate NumPy 2)."""
+    raw = pickle.dumps(obj, protocol=2)
+    return raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+
+
+def cifar_batch(n: int, seed: int, label_keys: dict[str, int]) -> dict:
+    rng = np.random.default_rng(seed)
+    out = {"batch_label": "batch", "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}
+    out.update({k: [int(v) for v in rng.integers(0, m, n)] for k, m in label_keys.items()})
+    out["filenames"] = [f"img{i}.png" for i in range(n)]
+    return out
+
+
+def cifar10_files(n: int = 4) -> dict[str, bytes]:
+    """The seven CIFAR-10 files (five training batches, the test batch, batches.meta) of ``n`` images each."""
+    files = {f"data_batch_{i}": cifar_pickle(cifar_batch(n, i, {"labels": 10})) for i in range(1, 6)}
+    files["test_batch"] = cifar_pickle(cifar_batch(n, 9, {"labels": 10}))
+    files["batches.meta"] = cifar_pickle({"label_names": CIFAR10_NAMES, "num_cases_per_batch": n, "num_vis": 3072})
+    return files
+
+
+def cifar100_files(n: int = 6) -> dict[str, bytes]:
+    keys = {"fine_labels": 100, "coarse_labels": 20}
+    return {
+        "train": cifar_pickle(cifar_batch(n, 1, keys)),
+        "test": cifar_pickle(cifar_batch(n, 2, keys)),
+        "meta": cifar_pickle(
+            {"fine_label_names": [f"f{i}" for i in range(100)], "coarse_label_names": [f"c{i}" for i in range(20)]}
+        ),
+    }
+
+
+def write_cifar(folder: Path, files: dict[str, bytes], top: str, as_tar: str | None) -> None:
+    """``files`` under ``folder/top/`` (extracted) or in ``folder/as_tar`` (a tar.gz, members under ``top/``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if as_tar is None:
+        (folder / top).mkdir()
+        for name, raw in files.items():
+            (folder / top / name).write_bytes(raw)
+        return
+    with tarfile.open(folder / as_tar, "w:gz") as tar:
+        for name, raw in files.items():
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+
+
+# ----------------------------------------------------------------------------------------------------- ImageFolder
+
+def write_image_tree(root: Path, per_class: int = 5, classes: tuple[str, ...] = ("cat", "dog"), mode: str = "RGB",
+                     ext: str = ".png", size: tuple[int, int] = (20, 12)) -> None:
+    """``root/<class>/<i><ext>``: uniform images whose colour encodes the class and the index."""
+    from PIL import Image
+
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            value = 40 * c + 10 * i
+            color = (value, 0, 255 - value) if mode == "RGB" else value
+            Image.new(mode, size, color).save(root / name / f"{i}{ext}")

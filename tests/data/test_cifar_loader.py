@@ -2,69 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _data_formats import cifar10_files, cifar100_files, cifar_batch, cifar_pickle, write_cifar
 
 from visionbench.data import dataset_status, load_dataset
 from visionbench.errors import DataError
 
 
-def _pickle(obj: dict) -> bytes:
-    """Pickled like the real files, whose arrays name numpy.core (they predate NumPy 2)."""
-    raw = pickle.dumps(obj, protocol=2)
-    return raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
-
-
-def _batch(n: int, seed: int, label_keys: dict[str, int]) -> dict:
-    rng = np.random.default_rng(seed)
-    out = {"batch_label": "batch", "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}
-    out.update({k: [int(v) for v in rng.integers(0, m, n)] for k, m in label_keys.items()})
-    out["filenames"] = [f"img{i}.png" for i in range(n)]
-    return out
-
-
-def _cifar10_files(n: int = 4) -> dict[str, bytes]:
-    files = {f"data_batch_{i}": _pickle(_batch(n, i, {"labels": 10})) for i in range(1, 6)}
-    files["test_batch"] = _pickle(_batch(n, 9, {"labels": 10}))
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    files["batches.meta"] = _pickle({"label_names": names, "num_cases_per_batch": n, "num_vis": 3072})
-    return files
-
-
-def _cifar100_files(n: int = 6) -> dict[str, bytes]:
-    keys = {"fine_labels": 100, "coarse_labels": 20}
-    return {
-        "train": _pickle(_batch(n, 1, keys)),
-        "test": _pickle(_batch(n, 2, keys)),
-        "meta": _pickle(
-            {"fine_label_names": [f"f{i}" for i in range(100)], "coarse_label_names": [f"c{i}" for i in range(20)]}
-        ),
-    }
-
-
-def _write(folder: Path, files: dict[str, bytes], top: str, as_tar: str | None) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    if as_tar is None:
-        (folder / top).mkdir()
-        for name, raw in files.items():
-            (folder / top / name).write_bytes(raw)
-        return
-    with tarfile.open(folder / as_tar, "w:gz") as tar:
-        for name, raw in files.items():
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-
-
 @pytest.mark.parametrize("as_tar", [None, "cifar-10-python.tar.gz"])
 def test_cifar10(tmp_path: Path, as_tar: str | None) -> None:
-    files = _cifar10_files()
-    _write(tmp_path / "cifar10", files, "cifar-10-batches-py", as_tar)
+    files = cifar10_files()
+    write_cifar(tmp_path / "cifar10", files, "cifar-10-batches-py", as_tar)
     ds = load_dataset("cifar10", data_dir=tmp_path)
     assert ds.train.images.shape == (20, 3, 32, 32) and ds.test.images.shape == (4, 3, 32, 32)
     assert ds.classes[1] == "automobile" and ds.in_chans == 3
@@ -76,14 +28,14 @@ def test_cifar10(tmp_path: Path, as_tar: str | None) -> None:
 
 
 def test_cifar10_extracted_folder_given_directly(tmp_path: Path) -> None:
-    _write(tmp_path, _cifar10_files(), "cifar-10-batches-py", None)
+    write_cifar(tmp_path, cifar10_files(), "cifar-10-batches-py", None)
     assert len(load_dataset("cifar10", data_dir=tmp_path / "cifar-10-batches-py").test) == 4
 
 
 @pytest.mark.parametrize("as_tar", [None, "cifar-100-python.tar.gz"])
 def test_cifar100_fine_and_coarse(tmp_path: Path, as_tar: str | None) -> None:
-    files = _cifar100_files()
-    _write(tmp_path, files, "cifar-100-python", as_tar)
+    files = cifar100_files()
+    write_cifar(tmp_path, files, "cifar-100-python", as_tar)
     fine = load_dataset("cifar100", data_dir=tmp_path)
     coarse = load_dataset("cifar100-coarse", data_dir=tmp_path)
     assert fine.num_classes == 100 and coarse.num_classes == 20 and coarse.classes[3] == "c3"
@@ -100,42 +52,42 @@ def _error(tmp_path: Path, name: str = "cifar10") -> str:
 
 
 def test_wrong_structure(tmp_path: Path) -> None:
-    files = _cifar10_files()
-    files["data_batch_3"] = _pickle({"images": np.zeros((4, 3072), np.uint8)})
-    _write(tmp_path, files, "cifar-10-batches-py", None)
+    files = cifar10_files()
+    files["data_batch_3"] = cifar_pickle({"images": np.zeros((4, 3072), np.uint8)})
+    write_cifar(tmp_path, files, "cifar-10-batches-py", None)
     msg = _error(tmp_path)
     assert "data_batch_3" in msg and "wrong structure" in msg
 
 
 def test_wrong_data_shape(tmp_path: Path) -> None:
-    files = _cifar10_files()
-    files["test_batch"] = _pickle({"data": np.zeros((4, 100), np.uint8), "labels": [0, 1, 2, 3]})
-    _write(tmp_path, files, "cifar-10-batches-py", None)
+    files = cifar10_files()
+    files["test_batch"] = cifar_pickle({"data": np.zeros((4, 100), np.uint8), "labels": [0, 1, 2, 3]})
+    write_cifar(tmp_path, files, "cifar-10-batches-py", None)
     assert "(N, 3072)" in _error(tmp_path)
 
 
 def test_label_out_of_range(tmp_path: Path) -> None:
-    files = _cifar100_files()
-    bad = _batch(6, 1, {"fine_labels": 100, "coarse_labels": 20})
+    files = cifar100_files()
+    bad = cifar_batch(6, 1, {"fine_labels": 100, "coarse_labels": 20})
     bad["coarse_labels"][2] = 20
-    files["train"] = _pickle(bad)
-    _write(tmp_path, files, "cifar-100-python", "cifar-100-python.tar.gz")
+    files["train"] = cifar_pickle(bad)
+    write_cifar(tmp_path, files, "cifar-100-python", "cifar-100-python.tar.gz")
     assert load_dataset("cifar100", data_dir=tmp_path).num_classes == 100
     msg = _error(tmp_path, "cifar100-coarse")
     assert "cifar-100-python.tar.gz:train" in msg and "label 20" in msg
 
 
 def test_not_a_pickle_and_hostile_pickle(tmp_path: Path) -> None:
-    files = _cifar10_files()
+    files = cifar10_files()
     files["data_batch_1"] = b"garbage"
-    _write(tmp_path, files, "cifar-10-batches-py", None)
+    write_cifar(tmp_path, files, "cifar-10-batches-py", None)
     assert "not a CIFAR python batch" in _error(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps({"data": print}))
     assert "refusing" in _error(tmp_path)
 
 
 def test_corrupt_tar(tmp_path: Path) -> None:
-    _write(tmp_path, _cifar10_files(), "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    write_cifar(tmp_path, cifar10_files(), "cifar-10-batches-py", "cifar-10-python.tar.gz")
     path = tmp_path / "cifar-10-python.tar.gz"
     path.write_bytes(path.read_bytes()[:200])
     msg = _error(tmp_path)
@@ -143,26 +95,26 @@ def test_corrupt_tar(tmp_path: Path) -> None:
 
 
 def test_missing_member_in_tar(tmp_path: Path) -> None:
-    files = _cifar10_files()
+    files = cifar10_files()
     del files["test_batch"]
-    _write(tmp_path, files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    write_cifar(tmp_path, files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
     assert "test_batch is missing" in _error(tmp_path)
 
 
 def test_fractional_label_is_refused_not_truncated(tmp_path: Path) -> None:
-    files = _cifar10_files()
-    bad = _batch(4, 1, {"labels": 10})
+    files = cifar10_files()
+    bad = cifar_batch(4, 1, {"labels": 10})
     bad["labels"][1] = 3.5
-    files["data_batch_1"] = _pickle(bad)
-    _write(tmp_path, files, "cifar-10-batches-py", None)
+    files["data_batch_1"] = cifar_pickle(bad)
+    write_cifar(tmp_path, files, "cifar-10-batches-py", None)
     assert "label 3.5 is not a whole number" in _error(tmp_path, "cifar10")
 
 
 def test_tar_gz_with_a_flipped_pixel_byte_fails_its_crc(tmp_path: Path) -> None:
     import gzip
 
-    files = _cifar10_files()
-    _write(tmp_path / "src", files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    files = cifar10_files()
+    write_cifar(tmp_path / "src", files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
     tar_bytes = gzip.decompress((tmp_path / "src" / "cifar-10-python.tar.gz").read_bytes())
     stored = bytearray(gzip.compress(tar_bytes, compresslevel=0))  # stored blocks: bytes appear as they are
     member = files["data_batch_1"]  # its pixels are pickled as a latin-1 string, stored UTF-8 encoded
@@ -181,9 +133,9 @@ def test_tar_gz_with_a_flipped_pixel_byte_fails_its_crc(tmp_path: Path) -> None:
 def test_tar_member_bomb_is_not_read(tmp_path: Path) -> None:
     from visionbench.data import cifar
 
-    files = _cifar10_files()
+    files = cifar10_files()
     files["readme.bin"] = b"\0" * 4096  # not a CIFAR file: never read
-    _write(tmp_path, files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    write_cifar(tmp_path, files, "cifar-10-batches-py", "cifar-10-python.tar.gz")
     assert load_dataset("cifar10", data_dir=tmp_path).train.images.shape[0] == 20
     cifar.MAX_MEMBER_BYTES, saved = 1000, cifar.MAX_MEMBER_BYTES  # a CIFAR member larger than the cap
     try:

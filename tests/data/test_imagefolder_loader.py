@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from _data_formats import write_image_tree
 
 from visionbench.data import Split, dataset_status, load_dataset, train_val_split
 from visionbench.data.imagefolder import LazyImages
@@ -14,17 +14,8 @@ from visionbench.data.transforms import channel_stats
 from visionbench.errors import DataError
 
 
-def _tree(root: Path, per_class: int = 5, classes: tuple[str, ...] = ("cat", "dog"), mode: str = "RGB") -> None:
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            value = 40 * c + 10 * i
-            color = (value, 0, 255 - value) if mode == "RGB" else value
-            Image.new(mode, (20, 12), color).save(root / name / f"{i}.png")
-
-
 def test_in_memory_with_seeded_split(tmp_path: Path) -> None:
-    _tree(tmp_path / "pets")
+    write_image_tree(tmp_path / "pets")
     ds = load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)
     assert isinstance(ds.train.images, np.ndarray) and not ds.info["lazy"]
     assert ds.train.images.shape == (8, 3, 8, 8) and ds.test.images.shape == (2, 3, 8, 8)
@@ -37,7 +28,7 @@ def test_in_memory_with_seeded_split(tmp_path: Path) -> None:
 
 
 def test_lazy_mode_matches_in_memory(tmp_path: Path) -> None:
-    _tree(tmp_path / "pets")
+    write_image_tree(tmp_path / "pets")
     eager = load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)
     lazy = load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8, memory_budget=100)
     assert isinstance(lazy.train.images, LazyImages) and lazy.info["lazy"]
@@ -56,14 +47,14 @@ def test_lazy_mode_matches_in_memory(tmp_path: Path) -> None:
 
 
 def test_memory_budget_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _tree(tmp_path / "pets")
+    write_image_tree(tmp_path / "pets")
     monkeypatch.setenv("VISIONBENCH_MEMORY_BUDGET", "10")
     assert load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8).info["lazy"]
 
 
 def test_train_test_trees_and_grey(tmp_path: Path) -> None:
-    _tree(tmp_path / "set" / "train", per_class=3, mode="L")
-    _tree(tmp_path / "set" / "val", per_class=2, mode="L")
+    write_image_tree(tmp_path / "set" / "train", per_class=3, mode="L")
+    write_image_tree(tmp_path / "set" / "val", per_class=2, mode="L")
     ds = load_dataset("imagefolder:set", data_dir=tmp_path, img_size=6)
     assert ds.train.images.shape == (6, 1, 6, 6) and ds.test.images.shape == (4, 1, 6, 6)
     assert ds.info["test_split"] == "val/" and ds.info["mode"] == "L"
@@ -77,10 +68,10 @@ def test_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no class sub-folders"):
         load_dataset(f"imagefolder:{tmp_path / 'empty'}")
-    _tree(tmp_path / "one", per_class=1)
+    write_image_tree(tmp_path / "one", per_class=1)
     with pytest.raises(DataError, match="fewer than 2"):
         load_dataset(f"imagefolder:{tmp_path / 'one'}")
-    _tree(tmp_path / "bad")
+    write_image_tree(tmp_path / "bad")
     (tmp_path / "bad" / "cat" / "9.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="9.png"):
         load_dataset(f"imagefolder:{tmp_path / 'bad'}", img_size=4)
@@ -96,7 +87,7 @@ def test_empty_imagefolder_name() -> None:
 
 def test_train_tree_without_test_tree_is_refused_in_one_line(tmp_path: Path) -> None:
     # Read flat, train/ would be a single class named "train": the loader says which layouts it reads instead.
-    _tree(tmp_path / "set" / "train", per_class=3)
+    write_image_tree(tmp_path / "set" / "train", per_class=3)
     with pytest.raises(DataError) as exc:
         load_dataset(f"imagefolder:{tmp_path / 'set'}", img_size=4)
     msg = str(exc.value)
@@ -107,7 +98,7 @@ def test_train_tree_without_test_tree_is_refused_in_one_line(tmp_path: Path) -> 
 
 def test_flat_tree_of_class_folders_still_loads(tmp_path: Path) -> None:
     # The documented flat layout, with a class that happens to be called "train" (images directly inside).
-    _tree(tmp_path / "vehicles", per_class=5, classes=("bus", "car", "train"))
+    write_image_tree(tmp_path / "vehicles", per_class=5, classes=("bus", "car", "train"))
     ds = load_dataset(f"imagefolder:{tmp_path / 'vehicles'}", img_size=4)
     assert ds.classes == ["bus", "car", "train"]
     assert (len(ds.train), len(ds.test)) == (12, 3) and np.bincount(ds.test.labels).tolist() == [1, 1, 1]
@@ -128,7 +119,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_decompression_bomb_png_is_one_line(tmp_path: Path, where: str) -> None:
-    _tree(tmp_path / "pets")
+    write_image_tree(tmp_path / "pets")
     bomb = tmp_path / "pets" / "dog" / ("0.png" if where == "first" else "9.png")
     bomb.write_bytes(_png_claiming(65536, 65536))
     with pytest.raises(DataError, match="cannot decode image") as err:
