@@ -220,6 +220,30 @@ def test_single_seed_has_no_std(tmp_path: Path) -> None:
     assert "| — |" in line  # top-5 undefined for 3 classes
 
 
+def _dash_columns(md: str, model: str) -> set[str]:
+    """Headers of the summary table's columns that hold a "—" in ``model``'s row."""
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    headers = [c.strip() for c in table[0].strip("|").split("|")]
+    (row,) = [line for line in table if line.startswith(f"| {model} |")]
+    return {headers[i] for i, c in enumerate(row.strip("|").split("|")) if c.strip() == "—"}
+
+
+def test_every_dash_in_the_summary_says_why(tmp_path: Path) -> None:
+    # One seed (no interval), 3 classes (no top-5), no memory figures, a group whose only run diverged, a non-finite
+    # loss: each "—" gets a line naming the column, the rows and the reason; "nan" never reaches the page.
+    runs = [make_run(tmp_path, "cnn", 1, 0.9, 5.0), make_run(tmp_path, "mlp", 1, None, 1.0, status="diverged")]
+    results = json.loads((runs[0] / "results.json").read_text())
+    (runs[0] / "results.json").write_text(json.dumps({**results, "test_loss": float("nan")}))
+    md = to_markdown(aggregate(collect(runs)))
+    dashed = _dash_columns(md, "cnn")
+    assert {"95 % CI (%)", "Top-5 (%)", "Test loss"} <= dashed
+    for header in dashed:
+        assert f"— in {header} for cnn:" in md, header
+    assert "— in every column of mlp: no completed run" in md
+    assert "nan" not in md.lower().replace("nanos", "")
+    assert "one completed seed" in md and "5 classes or fewer" in md
+
+
 def test_all_runs_failed_still_reports(tmp_path: Path) -> None:
     path = make_run(tmp_path / "r", "cnn", 1, None, 1.0, status="interrupted")
     report = build_comparison_report([path], tmp_path / "cmp")

@@ -37,6 +37,7 @@ __all__ = [
     "ci_cell",
     "runs_cell",
     "summary_columns",
+    "dash_notes",
     "summary_header",
     "summary_markdown_table",
     "TABLE_COLUMNS",
@@ -356,6 +357,33 @@ def summary_header(agg_rows: Sequence[dict[str, Any]]) -> str:
     return " · ".join(header)
 
 
+# Why a completed row can lack a value, by summary column ("—" must never be left unexplained).
+_DASH_WHY = {
+    "test_accuracy_ci": "one completed seed: an interval needs two or more",
+    "test_top5_accuracy": "top-5 accuracy is not reported with 5 classes or fewer, where it is always 100 %",
+    "test_loss": "no finite test loss (a detector has no class-probability loss; a non-finite loss is not averaged)",
+    "flops_per_image": "the model's FLOPs could not be counted",
+    "peak_memory_mb": "the platform did not report the process's peak memory",
+    "run_memory_mb": "the platform did not report the process's peak memory",
+}
+
+
+def dash_notes(agg_rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per summary column holding a "—", saying which rows and why (no finite value is ever shown as NaN:
+    non-finite numbers are dropped before averaging, and this says what is missing instead)."""
+    notes = []
+    empty = [a for a in agg_rows if not a["n_seeds"]]
+    if empty:
+        notes.append(f"- — in every column of {_join(a.get('label', a['model']) for a in empty)}: no completed "
+                     f"run to average (see the runs not averaged above)")
+    for col in summary_columns(agg_rows):
+        names = [a.get("label", a["model"]) for a, text in zip(agg_rows, col["cells"]) if text == "—" and a["n_seeds"]]
+        if names:
+            why = _DASH_WHY.get(col["key"], "the completed runs did not record it (a run made by an older version?)")
+            notes.append(f"- — in {col['header']} for {_join(names)}: {why}")
+    return ["", *notes] if notes else []
+
+
 def summary_markdown_table(agg_rows: Sequence[dict[str, Any]]) -> str:
     """The bare Markdown table of the summary (no header line, no notes), rows in the given order."""
     cols = summary_columns(agg_rows)
@@ -377,6 +405,7 @@ def to_markdown(agg_rows: Sequence[dict[str, Any]]) -> str:
         lines += ["", "Not averaged (status other than completed):", ""]
         lines += [f"- {a['label']} on {a['dataset']}: {a['flagged']}" if "label" in a else
                   f"- {a['model']} on {a['dataset']}: {a['flagged']}" for a in flagged]
+    lines += dash_notes(agg_rows)
     lines.append("")
     if any(a["n_seeds"] > 1 for a in agg_rows):
         lines += [
