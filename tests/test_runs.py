@@ -1,4 +1,5 @@
-"""runs.atomic_write_bytes: files get the mode of an ordinary open() (0o666 less the umask), not mkstemp's 0o600."""
+"""runs.py: atomic writes keep the umask's mode, unique folders, the run lock (a live run is `running`, a killed
+one is not), clean-up of cut-short writes, reuse of never-started folders, the writability check."""
 
 from __future__ import annotations
 
@@ -58,3 +59,133 @@ def test_runs_started_in_the_same_second_never_share_a_directory(tmp_path, monke
 
 def _claim(parent: str, name: str) -> str:
     return str(runs.unique_dir(parent, name))
+
+
+# --- the run lock: a live process's run is `running`, a killed one is resumable ------------------------------------
+
+_HOLDER = ("import sys; from visionbench.runs import lock_dir; lock = lock_dir(sys.argv[1]); print('locked', "
+           "flush=True); sys.stdin.read()")
+
+
+def _hold_in_another_process(folder):
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def _fake_run(path, results=None):
+    path.mkdir(parents=True)
+    runs.write_json(path / "config.json", {"model": "cnn", "dataset": "digits", "seed": 0})
+    if results is not None:
+        runs.write_json(path / "results.json", results)
+    return path
+
+
+def test_a_locked_run_is_running_and_a_killed_one_is_not(tmp_path):
+    import signal
+
+    run_dir = _fake_run(tmp_path / "r", {"status": "interrupted"})
+    assert runs.read_run(run_dir).status == "interrupted" and runs.lock_owner(run_dir) is None
+    proc = _hold_in_another_process(run_dir)
+    try:
+        run = runs.read_run(run_dir)
+        assert run.status == "running" and run.locked_by == proc.pid
+        assert runs.try_lock(run_dir) is None
+        with pytest.raises(runs.RunError) as err:
+            runs.lock_dir(run_dir)
+        assert str(err.value) == (f"{run_dir}: process {proc.pid} is training this run now (.lock is locked); wait "
+                                  f"for it to finish or stop it, then try again")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    # SIGKILL ran no clean-up: the lock file stays, but the lock died with the process.
+    assert (run_dir / ".lock").read_text().strip() == str(proc.pid)
+    run = runs.read_run(run_dir)
+    assert run.status == "interrupted" and run.locked_by is None
+    with runs.lock_dir(run_dir) as lock:
+        assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"
+        assert runs.lock_owner(run_dir) == os.getpid()  # another descriptor of this process is refused too
+        assert runs.try_lock(run_dir) is None
+    assert lock._fd is None and not (run_dir / ".lock").exists()  # released: the lock file is removed
+    assert runs.read_run(_fake_run(tmp_path / "s")).status == "incomplete"
+
+
+def test_a_lock_file_removed_under_a_waiting_process_is_not_taken(tmp_path, monkeypatch):
+    # The holder removes .lock when it lets go; a process that opened the old file just before must not believe it
+    # holds the lock on that removed file while a third one locks the new file.
+    real_open, calls = os.open, {"n": 0}
+
+    def open_then_lose_the_file(path, flags, mode=0o777):
+        fd = real_open(path, flags, mode)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            os.unlink(path)  # as if the last holder released between our open and our flock
+        return fd
+
+    monkeypatch.setattr(runs.os, "open", open_then_lose_the_file)
+    lock = runs.try_lock(tmp_path)
+    monkeypatch.setattr(runs.os, "open", real_open)
+    assert lock is not None and calls["n"] == 2  # tried again on the file that is there
+    assert runs.lock_owner(tmp_path) == os.getpid()
+    lock.release()
+
+
+def test_remove_temporaries_takes_only_what_atomic_writes_leave(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    keep = [tmp_path / "config.json", tmp_path / "checkpoints" / "last.pt", tmp_path / "notes.tmp"]
+    stale = [tmp_path / ".results.json.x1y2.tmp", tmp_path / "checkpoints" / ".last.pt.ab12.tmp"]
+    for p in keep + stale:
+        p.write_text("x")
+    assert sorted(runs.remove_temporaries(tmp_path)) == sorted(stale)
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in stale)
+
+
+def test_claim_run_dir_reuses_only_a_folder_whose_run_never_started(tmp_path):
+    first, lock = runs.claim_run_dir(tmp_path, "r")
+    assert first == tmp_path / "r" and runs.lock_owner(first) == os.getpid()
+    taken, lock2 = runs.claim_run_dir(tmp_path, "r")  # locked (starting): never shared
+    assert taken == tmp_path / "r-2"
+    lock2.release()
+    (first / "checkpoints").mkdir()
+    (first / "checkpoints" / ".last.pt.x.tmp").write_bytes(b"half")
+    lock._fd, fd = None, lock._fd
+    os.close(fd)  # the process that claimed it "died": its lock is gone, the .lock file and a temporary stay
+    again, lock3 = runs.claim_run_dir(tmp_path, "r")
+    assert again == first and not (first / "checkpoints" / ".last.pt.x.tmp").exists()
+    with pytest.raises(runs.RunError, match="is starting this run now"):
+        runs.read_run(first)
+    lock3.release()
+    with pytest.raises(runs.RunError, match="stopped before it wrote config.json.*same --run-name"):
+        runs.read_run(first)
+    (first / "notes.txt").write_text("mine")  # something of the user's: never reused
+    reused, lock4 = runs.claim_run_dir(tmp_path, "r")
+    assert reused == tmp_path / "r-2"  # released before it wrote anything: free again
+    lock4.release()
+    _fake_run(tmp_path / "done")
+    assert runs.claim_run_dir(tmp_path, "done")[0] == tmp_path / "done-2"
+    assert (first / "notes.txt").read_text() == "mine"
+
+
+def test_check_writable_fails_in_one_line_before_anything_is_made(tmp_path, monkeypatch):
+    import errno
+
+    runs.check_writable(tmp_path / "a" / "b")  # a folder that would be created: fine, and nothing is made yet
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(runs.RunError) as err:
+        runs.check_writable(tmp_path / "file" / "runs")
+    assert str(err.value) == (f"--output-dir {tmp_path}/file/runs: {tmp_path}/file is a file, not a folder; choose "
+                              "another output folder")
+
+    def read_only(folder):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(runs, "_probe_write", read_only)  # root writes anywhere: the probe is what can fail
+    with pytest.raises(runs.RunError) as err:
+        runs.check_writable(tmp_path / "runs")
+    assert str(err.value) == (f"--output-dir {tmp_path}/runs: cannot write in {tmp_path} (Read-only file system); "
+                              "the folder is read-only: choose another output folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

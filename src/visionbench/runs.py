@@ -9,6 +9,11 @@ Layout of ``runs/<YYYYmmdd-HHMMSS>-<model>-<dataset>/``::
     checkpoints/best.pt  the weights of the epoch with the best validation accuracy
     train.log            the log of the run
     plots/*.png
+    .lock                while a process trains the run: locked by it (``flock``), its PID inside; gone when it ends
+
+A live run is told from a dead one by its lock, not by its files: the operating system releases a ``flock`` when
+the process that holds it dies, however it dies (SIGKILL, the OOM killer), so a locked run is ``running`` and an
+unlocked one without results is ``incomplete`` and can be resumed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from typing import Any
 
 from visionbench.errors import RunError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; folders are not locked there
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "HISTORY_FIELDS",
     "CHECKPOINT_NAMES",
@@ -38,8 +48,17 @@ __all__ = [
     "write_json",
     "write_history",
     "new_run_dir",
+    "run_name",
     "slug",
     "unique_dir",
+    "claim_run_dir",
+    "check_writable",
+    "DirLock",
+    "LOCK_NAME",
+    "lock_dir",
+    "try_lock",
+    "lock_owner",
+    "remove_temporaries",
     "read_run",
     "is_run_dir",
     "find_runs",
@@ -159,15 +178,183 @@ def unique_dir(parent: str | os.PathLike[str], name: str) -> Path:
     raise RunError(f"could not create a new folder under {parent}: too many runs named {name!r}")
 
 
+def run_name(model: str, dataset: str) -> str:
+    """The default name of a run directory: ``<YYYYmmdd-HHMMSS>-<model>-<dataset>``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(model)}-{slug(dataset)}"
+
+
 def new_run_dir(output_dir: str | os.PathLike[str], model: str, dataset: str) -> Path:
     """Create a fresh ``<output_dir>/<YYYYmmdd-HHMMSS>-<model>-<dataset>`` folder (suffixed if it exists)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return unique_dir(output_dir, f"{stamp}-{slug(model)}-{slug(dataset)}")
+    return unique_dir(output_dir, run_name(model, dataset))
 
 
 def is_run_dir(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` holds a ``config.json`` written by a run."""
     return (Path(path) / "config.json").is_file()
+
+
+# --- locks: a live process's folder is never taken for a finished or dead one ------------------------------------
+
+#: The lock file of a run (or comparison) directory.
+LOCK_NAME = ".lock"
+_LOCK_TRIES = 20  # a reader probing the lock holds it for microseconds: try again for ~0.2 s before calling it busy
+
+
+class DirLock:
+    """A held lock on a folder (see :func:`try_lock`); release it with :meth:`release` or a ``with`` block."""
+
+    def __init__(self, folder: Path, fd: int) -> None:
+        self.folder, self._fd = folder, fd
+
+    def release(self) -> None:
+        """Remove the lock file, then let go of the lock (the order keeps a newcomer from locking a dead file)."""
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.folder / LOCK_NAME)
+        except OSError:  # gone, or the folder became read-only: the lock still ends with the descriptor
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> DirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def try_lock(folder: str | os.PathLike[str]) -> DirLock | None:
+    """Take ``folder``'s lock (an ``flock`` on ``folder/.lock``, the PID written inside), or None if a live
+    process holds it. The operating system releases it when the process ends, however it ends."""
+    folder = Path(folder)
+    path = folder / LOCK_NAME
+    for _ in range(_LOCK_TRIES):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if fcntl is None:
+            return DirLock(folder, fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            time.sleep(0.01)
+            continue
+        try:  # the last holder may have removed the file between our open and our lock: ours would be on nothing
+            current = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            current = False
+        if not current:
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return DirLock(folder, fd)
+    return None
+
+
+def lock_owner(folder: str | os.PathLike[str]) -> int | None:
+    """The PID of the live process holding ``folder``'s lock (0 if it has not written it yet), None when none
+    does: no lock file, or one left by a process that died."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def lock_dir(folder: str | os.PathLike[str], doing: str = "training this run") -> DirLock:
+    """:func:`try_lock`, or a :class:`RunError` naming the folder and the process that holds it."""
+    lock = try_lock(folder)
+    if lock is None:
+        raise RunError(f"{folder}: {_holder(lock_owner(folder))} is {doing} now ({LOCK_NAME} is locked); wait "
+                       f"for it to finish or stop it, then try again")
+    return lock
+
+
+def _holder(pid: int | None) -> str:
+    return f"process {pid}" if pid else "another process"
+
+
+def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete what atomic writes cut short left in ``folder`` and below (``.<name>.*.tmp``); returns them.
+
+    Only for a folder whose lock this process holds: nobody else can be writing there.
+    """
+    stale = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink()
+    return stale
+
+
+def _unstarted(folder: Path) -> bool:
+    """True for a run folder whose process died before it wrote config.json: nothing in it but its lock file, an
+    empty ``checkpoints/`` and temporary files."""
+    for p in folder.iterdir():
+        if p.name == "checkpoints" and p.is_dir():
+            if any(not (c.name.startswith(".") and c.name.endswith(".tmp")) for c in p.iterdir()):
+                return False
+        elif not (p.name == LOCK_NAME or (p.name.startswith(".") and p.name.endswith(".tmp"))):
+            return False
+    return True
+
+
+def claim_run_dir(parent: str | os.PathLike[str], name: str) -> tuple[Path, DirLock]:
+    """Create ``parent/name`` (``-2``, ``-3``... if taken) and lock it; a folder of that name left by a run killed
+    before it wrote its config.json is reused, so restarting the same command never leaves two folders."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10_000):
+        candidate = parent / (name if i == 1 else f"{name}-{i}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            if not candidate.is_dir() or is_run_dir(candidate) or not _unstarted(candidate):
+                continue
+        lock = try_lock(candidate)
+        if lock is None:  # another process took it between our mkdir and our lock
+            continue
+        if is_run_dir(candidate) or not _unstarted(candidate):
+            lock.release()
+            continue
+        remove_temporaries(candidate)
+        return candidate, lock
+    raise RunError(f"could not create a new folder under {parent}: too many runs named {name!r}")
+
+
+def _probe_write(folder: Path) -> None:
+    # Create and delete a file: the only test that tells a read-only mount, a full quota or a permission apart
+    # from a writable folder for every user (root passes os.access on folders it cannot write on a read-only mount).
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_writable(folder: str | os.PathLike[str], option: str = "--output-dir") -> None:
+    """Raise a one-line :class:`RunError` unless files can be written in ``folder`` (or, if it does not exist yet,
+    in its nearest existing parent, where it would be created). Nothing is created."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunError(f"{option} {folder}: {existing} is a file, not a folder; choose another output folder")
+    try:
+        _probe_write(existing)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise RunError(f"{option} {folder}: cannot write in {existing} ({why}); "
+                       f"{_WRITE_FIX.get(exc.errno, _WRITE_FIX[errno.EACCES])}") from None
 
 
 @dataclass
@@ -178,6 +365,7 @@ class Run:
     config: dict[str, Any]
     history: list[dict[str, float]]
     results: dict[str, Any] | None
+    locked_by: int | None = None  # the PID of the live process training it when it was read (0: not yet known)
 
     @property
     def model(self) -> str:
@@ -189,6 +377,10 @@ class Run:
 
     @property
     def status(self) -> str:
+        """``running`` while a live process holds the run's lock, else results.json's status (``completed``,
+        ``diverged``, ``interrupted``, ``failed``), else ``incomplete`` (stopped before it wrote results: resumable)."""
+        if self.locked_by is not None:
+            return "running"
         return str((self.results or {}).get("status", "incomplete"))
 
 
@@ -198,6 +390,11 @@ def read_run(path: str | os.PathLike[str]) -> Run:
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; give a folder made by `visionbench train`")
     if not is_run_dir(path):
+        if any(path.iterdir()) and _unstarted(path):  # a run killed before its first file, or one starting now
+            pid = lock_owner(path)
+            raise RunError(f"{path}: {_holder(pid)} is starting this run now; wait for it" if pid is not None else
+                           f"{path}: nothing to resume, the run was stopped before it wrote config.json; start it "
+                           f"again (with the same --run-name it reuses this folder) or delete the folder")
         raise RunError(f"{path}: not a run directory (no config.json); give a folder made by `visionbench train`")
     try:
         config = json.loads((path / "config.json").read_text())
@@ -216,7 +413,7 @@ def read_run(path: str | os.PathLike[str]) -> Run:
             results = json.loads(res_path.read_text())
         except json.JSONDecodeError as exc:
             raise RunError(f"{res_path}: unreadable ({exc}); re-run `visionbench evaluate {path}`") from None
-    return Run(path=path, config=config, history=history, results=results)
+    return Run(path=path, config=config, history=history, results=results, locked_by=lock_owner(path))
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:

@@ -24,7 +24,19 @@ import torch
 
 from visionbench import costs
 from visionbench.errors import RunError
-from visionbench.runs import Run, checkpoint_path, new_run_dir, read_run, unique_dir, write_history, write_json
+from visionbench.runs import (
+    DirLock,
+    Run,
+    check_writable,
+    checkpoint_path,
+    claim_run_dir,
+    lock_dir,
+    read_run,
+    remove_temporaries,
+    run_name,
+    write_history,
+    write_json,
+)
 from visionbench.train.budget import plan_from_recipe, steps_for_time
 from visionbench.train.config import TrainConfig
 from visionbench.train.progress import EpochProgress
@@ -79,35 +91,63 @@ def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Run, T
 def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -> TrainResult:
     """Train a model as ``cfg`` says, or continue the run in ``resume``; returns the run directory and status.
 
+    The run directory is locked while this process trains it (:func:`visionbench.runs.lock_dir`): a second
+    process resuming it is refused, and readers see it as ``running``. A run killed at any moment (SIGKILL
+    included) resumes from its last checkpoint to the same weights as a run never stopped.
+
     Args:
         cfg: the configuration (None only when resuming).
         resume: a run directory to continue from its last checkpoint.
     """
+    lock: DirLock | None = None
     if resume is not None:
         run, cfg = _prepare_resume(resume, cfg)
-        run_dir = run.path
+        run_dir: Path | None = run.path
+        check_writable(run.path, "--resume")
+        lock = lock_dir(run.path)
     elif cfg is None:
         raise ValueError("train() needs a config or a run directory to resume")
     else:
+        cfg.validate()
+        check_writable(cfg.output_dir)  # a read-only or impossible folder: one line before any data is read
         run_dir = None
-    cfg.validate()
-    device = resolve_device(cfg.device)
-    costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
-    baseline_mb = costs.current_memory_mb(device)
-    session = build_session(cfg)
-    if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
-        session = plan_time_budget(session)
-    cfg = session.cfg
-    backend = session.backend
+    try:
+        cfg.validate()
+        device = resolve_device(cfg.device)
+        costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
+        baseline_mb = costs.current_memory_mb(device)
+        session = build_session(cfg)
+        if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
+            session = plan_time_budget(session)
+        if run_dir is None:
+            run_dir, lock = _create_run(session)
+            start_epoch, history, best = 1, [], _no_best(session)
+        else:
+            start_epoch, history, best = _resume_point(session, run_dir)
+        handler = _setup_logging(run_dir, session.cfg.quiet)
+        try:
+            return _fit(session, run_dir, start_epoch, history, best, baseline_mb)
+        finally:
+            logging.getLogger("visionbench").removeHandler(handler)
+            handler.close()
+    finally:
+        if lock is not None:
+            lock.release()
 
-    start_epoch, history, best = 1, [], {session.task.monitor: -1.0, "epoch": 0}
-    if run_dir is None:
-        run_dir = (unique_dir(cfg.output_dir, cfg.run_name) if cfg.run_name
-                   else new_run_dir(cfg.output_dir, cfg.model, session.dataset.name))
-        checkpoint_path(run_dir, "last").parent.mkdir()
+
+def _no_best(session: Session) -> dict[str, Any]:
+    return {session.task.monitor: -1.0, "epoch": 0}
+
+
+def _create_run(session: Session) -> tuple[Path, DirLock]:
+    """Claim and lock a new run directory; write config.json and the epoch-0 checkpoint (the initial weights, so
+    a run stopped during its first epoch resumes)."""
+    cfg, backend, budget = session.cfg, session.backend, session.budget
+    assert budget is not None
+    run_dir, lock = claim_run_dir(cfg.output_dir, cfg.run_name or run_name(cfg.model, session.dataset.name))
+    try:
+        checkpoint_path(run_dir, "last").parent.mkdir(exist_ok=True)
         config_out = cfg.to_dict()
-        budget = session.budget
-        assert budget is not None
         config_out.update(
             dataset=session.dataset.name,
             engine=session.entry.engine,
@@ -126,28 +166,33 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
         if transfer:  # where pretrained weights came from and which tensors were not loaded
             config_out["transfer"] = transfer
         write_json(run_dir / "config.json", config_out)
-        # The epoch-0 checkpoint: a run stopped during its first epoch resumes from the initial weights.
-        backend.save(_checkpoint_path(run_dir, "last", session), {"epoch": 0, "best": best, "history": history})
-    else:
-        last = _checkpoint_path(run_dir, "last", session)
-        if not last.is_file():
-            raise RunError(f"--resume {run_dir}: nothing to resume, no checkpoint {last.name} (the run stopped "
-                           f"before its first checkpoint was written); start a new run")
-        meta = backend.load(last)
-        missing = [k for k in ("epoch", "history", "best") if k not in meta]
-        missing += [] if missing or session.task.monitor in meta["best"] else [f"best.{session.task.monitor}"]
-        if missing:
-            raise RunError(f"{last}: cannot resume from it: its meta lacks {missing[0]!r} (not written by this "
-                           f"program's training); start a new run")
-        start_epoch = int(meta["epoch"]) + 1
-        history = meta["history"]
-        best = meta["best"]
-    handler = _setup_logging(run_dir, cfg.quiet)
-    try:
-        return _fit(session, run_dir, start_epoch, history, best, baseline_mb)
-    finally:
-        logging.getLogger("visionbench").removeHandler(handler)
-        handler.close()
+        backend.save(_checkpoint_path(run_dir, "last", session),
+                     {"epoch": 0, "best": _no_best(session), "history": []})
+    except BaseException:
+        lock.release()
+        raise
+    return run_dir, lock
+
+
+def _resume_point(session: Session, run_dir: Path) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+    """Load the last checkpoint of a run this process has locked: (first epoch to train, history, best so far)."""
+    remove_temporaries(run_dir)  # a write cut short by a kill; the lock says no one else is writing here
+    last = _checkpoint_path(run_dir, "last", session)
+    if not last.is_file():
+        if not (run_dir / "history.csv").exists() and not _checkpoint_path(run_dir, "best", session).exists():
+            # Stopped after config.json, before the epoch-0 checkpoint: nothing trained, start from the beginning.
+            log.info("run %s: no checkpoint yet, starting from the initial weights", run_dir.name)
+            session.backend.save(last, {"epoch": 0, "best": _no_best(session), "history": []})
+            return 1, [], _no_best(session)
+        raise RunError(f"--resume {run_dir}: nothing to resume, no checkpoint {last.name} (the run stopped "
+                       f"before its first checkpoint was written); start a new run")
+    meta = session.backend.load(last)
+    missing = [k for k in ("epoch", "history", "best") if k not in meta]
+    missing += [] if missing or session.task.monitor in meta["best"] else [f"best.{session.task.monitor}"]
+    if missing:
+        raise RunError(f"{last}: cannot resume from it: its meta lacks {missing[0]!r} (not written by this "
+                       f"program's training); start a new run")
+    return int(meta["epoch"]) + 1, meta["history"], meta["best"]
 
 
 def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[str, Any]],
@@ -334,10 +379,11 @@ def evaluate_run(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
     ckpt = _checkpoint_path(path, "best", session)
     if not ckpt.is_file():
         raise RunError(f"{path}: no checkpoint {ckpt.name} to evaluate; the run ended before its first epoch")
-    session.backend.load(ckpt, weights_only=True)
-    results = run.results or {}
-    results.update(_test_results(session, path))
-    write_json(path / "results.json", results)
+    with lock_dir(path):  # results.json is rewritten: not while a process trains the run
+        session.backend.load(ckpt, weights_only=True)
+        results = run.results or {}
+        results.update(_test_results(session, path))
+        write_json(path / "results.json", results)
     return results
 
 
