@@ -1,4 +1,5 @@
-"""The training pipeline end to end on tiny digits runs: outputs, determinism, exact resume, divergence."""
+"""The training pipeline end to end on tiny digits runs: outputs, determinism, exact resume, divergence, the run
+lock, the output-folder check, a run stopped before its first checkpoint."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 from visionbench.errors import ConfigError, RunError
 from visionbench.runs import read_run
-from visionbench.train import backends, train
+from visionbench.train import backends, evaluate_run, train
 from visionbench.train.schedule import lr_at
 
 
@@ -162,3 +163,65 @@ def test_training_speed_counts_the_images_actually_seen(tiny_cfg):
     assert [int(h["steps"]) for h in history] == [7, 3]
     seen = 216 + 3 * 32
     assert r["train_images_per_second"] == pytest.approx(seen / r["train_seconds"], rel=0.05)  # seconds rounded
+
+
+def test_a_run_being_trained_is_locked_and_a_second_resume_is_one_line(tiny_cfg, capsys):
+    from visionbench.cli import main
+    from visionbench.runs import lock_dir
+
+    first = train(tiny_cfg(epochs=1))
+    assert not (first.run_dir / ".lock").exists()  # released at the end
+    before = (first.run_dir / "results.json").read_bytes()
+    with lock_dir(first.run_dir):  # as a live training process holds it (a killed one would have lost it)
+        assert read_run(first.run_dir).status == "running"
+        assert main(["train", "--resume", str(first.run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {first.run_dir}: process ") and "is training this run now" in err
+        assert err.count("\n") == 1
+        with pytest.raises(RunError, match="is training this run now"):
+            evaluate_run(first.run_dir)
+    assert (first.run_dir / "results.json").read_bytes() == before  # untouched
+    assert read_run(first.run_dir).status == "completed"
+
+
+def test_a_read_only_output_folder_is_one_line_before_any_data_is_read(tiny_cfg, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from visionbench import runs
+    from visionbench.train import session
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was loaded before the output folder was checked")
+
+    def read_only(folder):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(session, "load_dataset", no_data)
+    monkeypatch.setattr(runs, "_probe_write", read_only)  # the tests run as root, which writes anywhere
+    with pytest.raises(RunError) as err:
+        train(tiny_cfg())
+    assert str(err.value) == (f"--output-dir {tmp_path}/runs: cannot write in {tmp_path} (Read-only file system); "
+                              "the folder is read-only: choose another output folder")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(RunError, match="a-file is a file, not a folder; choose another output folder"):
+        train(tiny_cfg(output_dir=str(tmp_path / "a-file" / "runs")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(tiny_cfg):
+    full = train(tiny_cfg(epochs=2))
+    cut = train(tiny_cfg(epochs=2))
+    # As if killed right after config.json: no checkpoint, no history, no results.
+    for name in ("history.csv", "results.json", "train.log", "checkpoints/last.pt", "checkpoints/best.pt"):
+        (cut.run_dir / name).unlink()
+    (cut.run_dir / "checkpoints" / ".last.pt.k1ll.tmp").write_bytes(b"half a checkpoint")
+    resumed = train(None, resume=cut.run_dir)
+    assert resumed.status == "completed" and resumed.run_dir == cut.run_dir
+    assert sorted(p.name for p in (cut.run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    sa, sb = _last_state(full.run_dir), _last_state(resumed.run_dir)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # With history but no checkpoint the run cannot be replayed: one line, nothing overwritten.
+    (cut.run_dir / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(RunError, match="nothing to resume, no checkpoint last.pt"):
+        train(None, resume=cut.run_dir)
