@@ -153,3 +153,15 @@ def write_image_tree(root: Path, per_class: int = 5, classes: tuple[str, ...] = 
             value = 40 * c + 10 * i
             color = (value, 0, 255 - value) if mode == "RGB" else value
             Image.new(mode, size, color).save(root / name / f"{i}{ext}")
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A 60-byte PNG whose header claims ``width x height`` grey pixels (a decompression bomb's calling card)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")

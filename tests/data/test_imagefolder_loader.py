@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _data_formats import write_image_tree
+from _data_formats import png_claiming, write_image_tree
 
 from visionbench.data import Split, dataset_status, load_dataset, train_val_split
 from visionbench.data.imagefolder import LazyImages
@@ -105,23 +105,11 @@ def test_flat_tree_of_class_folders_still_loads(tmp_path: Path) -> None:
     assert ds.info["test_split"] == "stratified 0.2 seed 0"
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A 60-byte PNG whose header claims ``width x height`` grey pixels (a decompression bomb's calling card)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
-
-
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_decompression_bomb_png_is_one_line(tmp_path: Path, where: str) -> None:
     write_image_tree(tmp_path / "pets")
     bomb = tmp_path / "pets" / "dog" / ("0.png" if where == "first" else "9.png")
-    bomb.write_bytes(_png_claiming(65536, 65536))
+    bomb.write_bytes(png_claiming(65536, 65536))
     with pytest.raises(DataError, match="cannot decode image") as err:
         load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)
     assert str(bomb) in str(err.value) and "\n" not in str(err.value)
