@@ -85,12 +85,12 @@ def print_studies(out: Any, studies: list[Any]) -> None:
     from rich.table import Table
 
     table = Table(title="studies (times measured on a 2-core CPU)", title_justify="left")
-    for col in ("name", "reproduces", "full", "--quick", "what it does"):
-        table.add_column(col, justify="right" if col in ("full", "--quick") else "left",
-                         no_wrap=col in ("name", "full", "--quick"))
+    for col in ("name", "reproduces", "default", "--quick", "what it does"):
+        table.add_column(col, justify="right" if col in ("default", "--quick") else "left",
+                         no_wrap=col in ("name", "default", "--quick"))
     for s in studies:
         table.add_row(s.name, f"{s.document}: {s.section}", duration(s.seconds), duration(s.seconds_quick),
-                      s.description)
+                      s.description + (f" --full: {s.full}" if s.full else ""))
     out.print(table)
 
 

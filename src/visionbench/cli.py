@@ -179,7 +179,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         return 0
     return _run_study(console, args.name, quick=args.quick, seeds=args.seeds, dataset=args.dataset,
                       data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide,
-                      weights=args.weights)
+                      weights=args.weights, full=args.full)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -331,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog=_EXAMPLES["study"])
     q.add_argument("name", metavar="NAME", help="a study name (see `visionbench study list`)")
     q.add_argument("--quick", action="store_true", help="the small variant (minutes; a smoke test, not the protocol)")
+    q.add_argument("--full", action="store_true", help="the study's longest tier, where it has one (regnet: the "
+                                                       "paper's CIFAR budget, for a GPU; see `visionbench study list`)")
     q.add_argument("--seeds", type=int_list, help="comma-separated seeds (default: the study's)")
     q.add_argument("--dataset", help="a dataset the study accepts (default: the study's choice)")
     q.add_argument("--data-dir", help="folder to search first for dataset files")

@@ -222,3 +222,28 @@ def test_weights_reach_a_study_that_takes_them_and_survive_resume(tmp_path, fake
         run_study("diy-linear", quick=True, out=tmp_path, weights="imagenet")
     assert main(["study", "run", "diy-linear", "--quick", "--weights", "imagenet", "--out", str(tmp_path)]) == 2
     assert "drop --weights" in capsys.readouterr().err
+
+
+def test_full_reaches_a_study_that_has_a_longer_tier_and_survives_resume(tmp_path, fake_registry, capsys):
+    import dataclasses
+
+    seen = []
+
+    def run(study):
+        seen.append((study.quick, study.full))
+        study.part("only", lambda p: p.value("x", 1.0, unit="u", dataset="digits", seed=0))
+
+    study = fake_registry(dataclasses.replace(_fake(run), full="a longer budget"))
+    first = run_study(study.name, full=True, out=tmp_path)
+    assert _strict_json(first.out_dir / "study.json")["full"] is True
+    run_study(study.name, resume=first.out_dir)
+    run_study(study.name, out=tmp_path)
+    assert seen == [(False, True), (False, True), (False, False)]
+    with pytest.raises(ConfigError, match="--full and --quick: pick one"):
+        run_study(study.name, full=True, quick=True, out=tmp_path)
+    with pytest.raises(ConfigError, match="--full: study diy-linear has no longer tier"):
+        run_study("diy-linear", full=True, out=tmp_path)
+    assert main(["study", "run", "diy-linear", "--full", "--out", str(tmp_path)]) == 2
+    assert "drop --full" in capsys.readouterr().err
+    assert main(["study", "list"]) == 0
+    assert "--full:" in capsys.readouterr().out  # regnet says what its --full runs

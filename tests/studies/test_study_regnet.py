@@ -155,10 +155,12 @@ def test_resume_redoes_no_finished_run(quick, tmp_path):
 
 
 def test_tiers_follow_quick_and_dataset():
-    assert choose_tier(True, None) == (QUICK, "digits")
-    assert choose_tier(True, "fashion-mnist") == (QUICK, "fashion-mnist")
-    assert choose_tier(False, None) == (DEFAULT, "fashion-mnist")
-    assert choose_tier(False, "cifar100") == (FULL, "cifar100")
+    assert choose_tier(True, False, None) == (QUICK, "digits")
+    assert choose_tier(True, False, "fashion-mnist") == (QUICK, "fashion-mnist")
+    assert choose_tier(False, False, None) == (DEFAULT, "fashion-mnist")
+    assert choose_tier(False, False, "cifar10") == (DEFAULT, "cifar10")  # the 2-hour budget on a CIFAR subset
+    assert choose_tier(False, True, None) == (FULL, "cifar10")
+    assert choose_tier(False, True, "cifar100") == (FULL, "cifar100")
     # The protocols state the budgets the pipeline plans: 4,500 training images x 4 epochs; 64,000 steps on 45,000.
     default = plan_budget(4500, 128, epochs=DEFAULT.epochs, recipe_steps=1, min_epochs=1, max_epochs=None,
                           warmup_steps=0)

@@ -119,6 +119,7 @@ def run_study(
     echo: Callable[[str], None] | None = None,
     quiet: bool = True,
     weights: str | None = None,
+    full: bool = False,
 ) -> StudyResult:
     """Run study ``name`` into ``<out>/<stamp>-<name>/`` (or continue the study directory ``resume``).
 
@@ -135,6 +136,7 @@ def run_study(
         echo: receives the study's progress messages (None: silent).
         quiet: hide the progress bars of the training runs the study makes.
         weights: initial weights, for a study that takes them (:attr:`Study.weights` says what they mean).
+        full: the study's longest tier, for a study that has one (:attr:`Study.full` says what it runs).
     """
     study = get_study(name)
     if resume is not None:
@@ -142,7 +144,7 @@ def run_study(
         meta = _read_json(out_dir / STUDY_FILE, "study record")
         if meta.get("study") != study.name:
             raise ConfigError(f"--resume {out_dir}: that folder holds study {meta.get('study')!r}, not {name!r}")
-        quick, seeds = bool(meta.get("quick")), meta.get("seeds") or list(study.seeds)
+        quick, full, seeds = bool(meta.get("quick")), bool(meta.get("full")), meta.get("seeds") or list(study.seeds)
         dataset, data_dir, weights = meta.get("dataset"), meta.get("data_dir"), meta.get("weights")
     else:
         if seeds is None:
@@ -151,8 +153,13 @@ def run_study(
         _check_options(study, seeds, dataset)
         if weights is not None and study.weights is None:
             raise ConfigError(f"--weights: study {study.name} trains no model from given weights; drop --weights")
+        if full and study.full is None:
+            raise ConfigError(f"--full: study {study.name} has no longer tier (its default run is the whole study); "
+                              f"drop --full")
+        if full and quick:
+            raise ConfigError("--full and --quick: pick one (--quick is the smoke test, --full the longest tier)")
         out_dir = unique_dir(out, f"{time.strftime('%Y%m%d-%H%M%S')}-{study.name}")
-        meta = {"study": study.name, "quick": quick, "seeds": list(seeds), "dataset": dataset,
+        meta = {"study": study.name, "quick": quick, "full": full, "seeds": list(seeds), "dataset": dataset,
                 "data_dir": data_dir, "weights": weights, "command": command,
                 "created": time.strftime("%Y-%m-%d %H:%M:%S %z"), "seconds": 0.0}
     meta.update(status="running", software=_env.software(), hardware=_env.hardware())
@@ -160,7 +167,7 @@ def run_study(
         meta.setdefault("resumed_with", []).append(command)
     write_json(out_dir / STUDY_FILE, meta)
     runner = StudyRun(study, out_dir, quick=quick, seeds=seeds, dataset=dataset, data_dir=data_dir,
-                      on_part=on_part, echo=echo, quiet=quiet, weights=weights)
+                      on_part=on_part, echo=echo, quiet=quiet, weights=weights, full=full)
     start = time.perf_counter()
     status = "failed"
     try:

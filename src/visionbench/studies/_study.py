@@ -72,6 +72,8 @@ class Study:
         seeds: default seeds.
         seeds_quick: default seeds of ``--quick`` (None: ``seeds``).
         weights: what ``--weights`` means for this study (None: the study refuses it).
+        full: what ``--full`` runs for this study, its longest tier (None: the study has one full size and
+            refuses the flag).
         datasets: datasets ``--dataset`` accepts (empty: the study chooses and ``--dataset`` is refused).
         differences: what differs from the document whatever the run (budget, protocol); the run adds its own.
     """
@@ -88,6 +90,7 @@ class Study:
     seeds: tuple[int, ...] = (0,)
     seeds_quick: tuple[int, ...] | None = None
     weights: str | None = None
+    full: str | None = None
     datasets: tuple[str, ...] = ()
     differences: tuple[str, ...] = ()
 
@@ -186,14 +189,16 @@ class StudyRun:
         dataset: the user's ``--dataset`` (None: the study's default).
         data_dir: the user's ``--data-dir``.
         weights: the user's ``--weights`` (only for a study whose :attr:`Study.weights` says what it means).
+        full: the user's ``--full`` (only for a study whose :attr:`Study.full` says what it runs).
         parts: the parts done so far, in order (finished ones loaded from disk on resume).
         quiet: whether training runs made by the study hide their progress bars.
     """
 
     def __init__(self, study: Study, out_dir: Path, *, quick: bool, seeds: Sequence[int], dataset: str | None,
                  data_dir: str | None, on_part: Callable[[str, bool], None] | None = None,
-                 echo: Callable[[str], None] | None = None, quiet: bool = True, weights: str | None = None) -> None:
-        self.study, self.out_dir, self.quick = study, out_dir, quick
+                 echo: Callable[[str], None] | None = None, quiet: bool = True, weights: str | None = None,
+                 full: bool = False) -> None:
+        self.study, self.out_dir, self.quick, self.full = study, out_dir, quick, full
         self.seeds, self.dataset, self.data_dir = tuple(seeds), dataset, data_dir
         self.weights = weights
         self.parts: list[dict[str, Any]] = []

@@ -1,9 +1,9 @@
 """The regnet study's three tiers: what each trains, on which data, for how long.
 
-The study mechanism has ``--quick`` and ``--dataset`` but no tier flag, so the tier follows from those two:
-``--quick`` is the smoke test (digits, one seed, a few steps, two models), ``--dataset cifar10`` or ``cifar100``
-is the paper's protocol (the ``full`` tier, for a GPU), anything else is the default tier (a Fashion-MNIST subset
-sized for about two hours on a 2-core CPU). Each tier states its protocol in the report.
+``--quick`` is the smoke test (digits, one seed, a few steps, two models), ``--full`` the paper's protocol (CIFAR-10
+by default, ``--dataset cifar100``; for a GPU), and without either flag the default tier (a Fashion-MNIST subset
+sized for about two hours on a 2-core CPU; ``--dataset`` puts the same budget on other data, e.g. a CIFAR-10
+subset). Each tier states its protocol in the report.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ TABLE3_MODELS = (
     "seresnet20", "seregnet20_convrnn", "seregnet20_convgru", "seregnet20_convlstm",
     "resnet32", "resnet56",
 )  # fmt: skip
-#: The datasets that select the full tier (the paper's).
+#: The paper's datasets.
 CIFAR = ("cifar10", "cifar100")
 
 
@@ -92,8 +92,9 @@ DEFAULT = Tier(
     min_time_budget=10.0,
     threads=1,
     protocol=(
-        "Default tier: Fashion-MNIST, 5,000 training images drawn stratified (4,500 train / 500 validation), the "
-        "official 10,000-image test set, 28x28; the ten models at 4 epochs each (144 steps of 128) with the CIFAR "
+        "Default tier: 5,000 training images drawn stratified from the dataset (Fashion-MNIST unless --dataset "
+        "names another; 4,500 train / 500 validation), its official test set (10,000 images for Fashion-MNIST and "
+        "CIFAR); the ten models at 4 epochs each (144 steps of 128) with the CIFAR "
         "recipe (SGD + Nesterov, lr 0.1, warm-up then cosine, weight decay 5e-4, flips), every run in its own "
         "worker process with one torch thread (so a run's seconds do not depend on what shares the machine's other "
         "core). Sized for about two hours on a 2-core CPU; the paper's absolute errors are not expected "
@@ -118,10 +119,7 @@ FULL = Tier(
 )
 
 
-def choose_tier(quick: bool, dataset: str | None) -> tuple[Tier, str]:
-    """The tier and the dataset of a run: ``--quick`` wins; a CIFAR dataset means the full tier."""
-    if quick:
-        return QUICK, dataset or QUICK.dataset
-    if dataset in CIFAR:
-        return FULL, dataset
-    return DEFAULT, dataset or DEFAULT.dataset
+def choose_tier(quick: bool, full: bool, dataset: str | None) -> tuple[Tier, str]:
+    """The tier (``--quick``, ``--full`` or neither; the runner refuses both) and the dataset of a run."""
+    tier = QUICK if quick else FULL if full else DEFAULT
+    return tier, dataset or tier.dataset
