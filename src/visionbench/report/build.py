@@ -130,6 +130,21 @@ PLOTS = [
 ]
 
 
+def _mark_running(runs: Sequence[Run], rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Note the runs a live process is still training (their lock is held) and say so once: they are shown as they
+    stand, never averaged."""
+    live = {str(r.path): r.locked_by for r in runs if r.status == "running"}
+    for row in rows:
+        if row["path"] in live:
+            pid = live[row["path"]]
+            row["note"] = "; ".join(x for x in (row.get("note"), f"being trained by process {pid or '?'}") if x)
+    if not live:
+        return []
+    names = ", ".join(Path(p).name for p in live)
+    return [f"{len(live)} run(s) still being trained ({names}): shown as they stand, not averaged; build the report "
+            f"again when they finish"]
+
+
 def _summary_for_files(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in a.items() if not k.startswith("_")} for a in summary]
 
@@ -181,6 +196,7 @@ def build_comparison_report(
         row.update(fingerprint=check["fingerprints"][path], config=check["labels"][path], path=path)
         rows.append(row)
     warnings += mark_duplicates(rows)
+    warnings += _mark_running(runs, rows)
     for row in rows:
         row["path"] = row.pop("path")  # last column of comparison.csv, after the ones the build adds
     summary = aggregate(rows)

@@ -2,7 +2,10 @@
 
 A comparison directory ``comparisons/<YYYYmmdd-HHMMSS>-<dataset>/`` holds ``plan.json`` (what is to be trained),
 ``runs/`` (one run directory per model and seed) and the report (``comparison.csv``, ``comparison.md``, plots).
-Running the same comparison with ``resume`` skips finished runs and resumes interrupted ones.
+Running the same comparison with ``resume`` skips finished runs, resumes interrupted or killed ones from their
+checkpoints in their own folders, and trains again a run that diverged or failed after moving the old folder to
+``retired/`` (the report reads ``runs/`` only, so each model and seed counts once). A run that a live process is
+training (its lock is held) is never touched: the comparison stops with one line naming it.
 
 Each (model, seed) trains in its own worker process by default, so its time and peak memory are its own and a run
 that crashes (even in native code) is reported as failed while the others go on.
@@ -23,7 +26,18 @@ from typing import Any
 from visionbench.errors import ConfigError, RunError, VisionbenchError
 from visionbench.models import get_entry
 from visionbench.report.build import build_comparison_report
-from visionbench.runs import find_runs, read_run, slug, unique_dir, write_json
+from visionbench.runs import (
+    Run,
+    check_writable,
+    claim_run_dir,
+    find_runs,
+    is_run_dir,
+    lock_dir,
+    read_run,
+    slug,
+    unique_dir,
+    write_json,
+)
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult, train
 
@@ -87,6 +101,7 @@ def _check(cc: CompareConfig) -> None:
     base = _base_config(cc, cc.models[0], cc.seeds[0])
     base.check_budget_flags()
     base.validate()
+    check_writable(cc.output_dir)
     from visionbench.data import dataset_status
 
     status = dataset_status(cc.dataset, data_dir=cc.train_overrides.get("data_dir"),
@@ -127,18 +142,40 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         cc = CompareConfig(**{k: v for k, v in plan.items() if k in known})
         if quiet is not None:
             cc.train_overrides["quiet"] = quiet
+        check_writable(out_dir, "--resume")
     _check(cc)
     if resume is None:
         out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{_dataset_slug(cc.dataset)}")
-        write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models),
-                                                                   "seeds": list(cc.seeds)})
-    runs_dir = out_dir / "runs"
-    existing: dict[tuple[str, int], Any] = {}
+    with lock_dir(out_dir, "running this comparison"):
+        if resume is None:
+            write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models),
+                                                                       "seeds": list(cc.seeds)})
+        done = _train_missing(cc, out_dir, on_run)
+        report = build_comparison_report(find_runs(out_dir / "runs"), out_dir,
+                                         title=f"{cc.dataset}: {', '.join(cc.models)}")
+    return ComparisonResult(out_dir, done, report)
+
+
+def _existing_runs(runs_dir: Path) -> dict[tuple[str, int], Run]:
+    """The runs already in ``runs_dir`` by (model, seed), a completed one first; stops at a run being trained."""
+    existing: dict[tuple[str, int], Run] = {}
     for path in find_runs(runs_dir) if runs_dir.exists() else []:
         run = read_run(path)
+        if run.status == "running":
+            who = f"process {run.locked_by}" if run.locked_by else "another process"
+            raise RunError(f"{path}: {who} is training this run now; let it finish (or stop it), then resume the "
+                           f"comparison again")
         key = (run.model, int(run.config.get("seed", -1)))
         if key not in existing or run.status == "completed":
             existing[key] = run
+    return existing
+
+
+def _train_missing(cc: CompareConfig, out_dir: Path,
+                   on_run: Callable[[str, int, int, int], None] | None) -> list[TrainResult | Path]:
+    """Train each (model, seed) that has no completed run in ``out_dir/runs`` (see the module's docstring)."""
+    runs_dir = out_dir / "runs"
+    existing = _existing_runs(runs_dir)
     done: list[TrainResult | Path] = []
     total = len(cc.models) * len(cc.seeds)
     for i, (model, seed) in enumerate(((m, s) for m in cc.models for s in cc.seeds), start=1):
@@ -148,9 +185,11 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         if prior is not None and prior.status == "completed":
             done.append(prior.path)
             continue
-        if prior is not None and prior.status == "interrupted":
+        if prior is not None and prior.status in RESUMABLE:
             job: dict[str, Any] = {"resume": str(prior.path), "quiet": cc.train_overrides.get("quiet", False)}
-        else:  # new, or a diverged / failed run: train afresh in a new folder (the old one is kept)
+        else:  # new, or a diverged / failed run: train afresh, the old folder set aside where the report won't count it
+            if prior is not None:
+                _retire(prior.path, out_dir)
             cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
                                       run_name=f"{model}-seed{seed}")
             job = {"config": cfg.to_dict()}
@@ -158,16 +197,30 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         done.append(result)
         if result.status == "interrupted":
             raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}")
-    report = build_comparison_report(find_runs(runs_dir), out_dir,
-                                     title=f"{cc.dataset}: {', '.join(cc.models)}")
-    return ComparisonResult(out_dir, done, report)
+    return done
 
 
-def _run_job(job: dict[str, Any]) -> TrainResult:
-    """Train one run in this process: a new run from ``job["config"]`` or a resumed one from ``job["resume"]``."""
+#: Statuses of a run that continues from its checkpoint: stopped by Ctrl-C, or killed (no results.json written).
+RESUMABLE = ("interrupted", "incomplete")
+#: Where a comparison keeps the runs it trained again (diverged or failed ones), out of the report's sight.
+RETIRED = "retired"
+
+
+def _retire(path: Path, out_dir: Path) -> Path:
+    """Move a run out of ``runs/`` into ``retired/`` (never overwriting an earlier one) and return where it went."""
+    target = unique_dir(out_dir / RETIRED, path.name)
+    target.rmdir()  # the name is ours: put the run there
+    path.rename(target)
+    return target
+
+
+def _run_job(job: dict[str, Any], on_start: Callable[[Path], None] | None = None) -> TrainResult:
+    """Train one run in this process: a new run from ``job["config"]`` or a resumed one from ``job["resume"]``;
+    ``on_start`` gets the run directory as soon as it exists."""
     if "resume" in job:
-        return train(TrainConfig(model=read_run(job["resume"]).model, quiet=job["quiet"]), resume=job["resume"])
-    return train(TrainConfig.from_dict(job["config"]))
+        return train(TrainConfig(model=read_run(job["resume"]).model, quiet=job["quiet"]), resume=job["resume"],
+                     on_start=on_start)
+    return train(TrainConfig.from_dict(job["config"]), on_start=on_start)
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
@@ -186,16 +239,17 @@ def train_job(job: dict[str, Any], *, isolate: bool = True) -> TrainResult:
 
 def _run_in_process(job: dict[str, Any]) -> TrainResult:
     """:func:`_run_job` without a worker: a run that raises is recorded as failed and the comparison goes on."""
+    started: list[Path] = []
     try:
-        return _run_job(job)
+        return _run_job(job, started.append)
     except Exception as exc:  # a bug in one run must not lose the others
-        return _record_failure(job, _failure(exc))
+        return _record_failure(job, _failure(exc), started[-1] if started else None)
 
 
 def _worker(job: dict[str, Any], conn: Any) -> None:
     # Runs in the child process: report how the run ended as plain data through the pipe.
     try:
-        result = _run_job(job)
+        result = _run_job(job, lambda run_dir: conn.send({"started": str(run_dir)}))
         conn.send({"run_dir": str(result.run_dir), "status": result.status, "message": result.message})
     except KeyboardInterrupt:
         conn.send({"status": "interrupted", "message": "interrupted before the run started"})
@@ -222,12 +276,12 @@ def _run_isolated(job: dict[str, Any]) -> TrainResult:
     proc = ctx.Process(target=_worker, args=(job, child), daemon=False)
     proc.start()
     child.close()
-    interrupted = False
+    interrupted, started = False, {}
     try:
-        reply = _reply(parent, proc)
+        reply = _reply(parent, proc, started)
     except KeyboardInterrupt:
         # Ctrl-C reaches the worker too (same process group): let it save its checkpoint and say so.
-        interrupted, reply = True, _reply(parent, proc, patience=60.0)
+        interrupted, reply = True, _reply(parent, proc, started, patience=60.0)
     proc.join()
     if interrupted:
         return TrainResult(Path(reply["run_dir"]) if reply and "run_dir" in reply else Path("."), "interrupted",
@@ -240,31 +294,42 @@ def _run_isolated(job: dict[str, Any]) -> TrainResult:
     if "run_dir" in reply:
         run = read_run(reply["run_dir"])
         return TrainResult(run.path, reply["status"], run.results or {}, reply.get("message", ""))
-    return _record_failure(job, reply)
+    return _record_failure(job, reply, Path(started["started"]) if "started" in started else None)
 
 
-def _reply(conn: Any, proc: Any, patience: float | None = None) -> dict[str, Any] | None:
-    """The worker's report, or None when it ended without one (waits for ever, or ``patience`` seconds)."""
+def _reply(conn: Any, proc: Any, started: dict[str, str], patience: float | None = None) -> dict[str, Any] | None:
+    """The worker's report, or None when it ended without one (waits for ever, or ``patience`` seconds); the run
+    directory it announced on the way is put in ``started``."""
     deadline = None if patience is None else time.monotonic() + patience
     while proc.is_alive() or conn.poll():
         if conn.poll(0.2):
             try:
-                return conn.recv()
+                message = conn.recv()
             except EOFError:  # the worker closed its end without a word
                 return None
+            if "started" not in message:
+                return message
+            started.update(message)
         if deadline is not None and time.monotonic() > deadline:
             return None
     return None
 
 
-def _record_failure(job: dict[str, Any], reply: dict[str, Any]) -> TrainResult:
-    """A run that failed before or while training: make sure a run directory says so (reports read only those)."""
+def _record_failure(job: dict[str, Any], reply: dict[str, Any], started: Path | None = None) -> TrainResult:
+    """A run that failed before or while training: make sure a run directory says so (reports read only those).
+
+    ``started`` is the run directory the job made before it failed: the failure is written there, never into a
+    second folder for the same run.
+    """
     if "resume" in job:
         path = Path(job["resume"])
+    elif started is not None and is_run_dir(started):
+        path = started
     else:
         cfg = job["config"]
-        path = unique_dir(cfg["output_dir"], cfg["run_name"] or f"{cfg['model']}-seed{cfg['seed']}")
-        write_json(path / "config.json", cfg)
+        path, lock = claim_run_dir(cfg["output_dir"], cfg["run_name"] or f"{cfg['model']}-seed{cfg['seed']}")
+        with lock:
+            write_json(path / "config.json", cfg)
     results = dict(read_run(path).results or {}) if (path / "results.json").is_file() else {}
     results.update(status="failed", message=reply["message"])
     write_json(path / "results.json", results)

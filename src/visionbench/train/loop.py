@@ -15,6 +15,7 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Run, T
     return run, resumed
 
 
-def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -> TrainResult:
+def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
+          on_start: Callable[[Path], None] | None = None) -> TrainResult:
     """Train a model as ``cfg`` says, or continue the run in ``resume``; returns the run directory and status.
 
     The run directory is locked while this process trains it (:func:`visionbench.runs.lock_dir`): a second
@@ -98,6 +100,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
     Args:
         cfg: the configuration (None only when resuming).
         resume: a run directory to continue from its last checkpoint.
+        on_start: called with the run directory once it is made (or locked, when resuming), before training.
     """
     lock: DirLock | None = None
     if resume is not None:
@@ -124,6 +127,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None) -
             start_epoch, history, best = 1, [], _no_best(session)
         else:
             start_epoch, history, best = _resume_point(session, run_dir)
+        if on_start is not None:
+            on_start(run_dir)
         handler = _setup_logging(run_dir, session.cfg.quiet)
         try:
             return _fit(session, run_dir, start_epoch, history, best, baseline_mb)
