@@ -73,6 +73,8 @@ def test_values_join_references_and_divergence_is_never_nan(tmp_path, fake_regis
                         seed=seed)
                 p.value("extra", 3, unit="s", dataset="digits", seed=seed)
                 p.table("t", ["a", "b"], [[1, float("nan")], ["x", None]])
+                p.table("u", ["a"], [[None]], caption="n/a: this setting has no such thing.")
+                p.table("v", ["a"], [[1]], caption="Complete.")
                 p.note("different data")
             study.part(f"seed{seed}", part)
 
@@ -89,6 +91,12 @@ def test_values_join_references_and_divergence_is_never_nan(tmp_path, fake_regis
     page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", (out / "report.html").read_text(encoding="utf-8"))
     assert "n/a (diverged)" in page and "not measured" in page and "NaN" not in page and "nan" not in page.lower()
     assert "different data" in page
+    md = (out / "report.md").read_text(encoding="utf-8")
+    # an empty cell is explained under its table once: by the table's own caption, or by the general sentence
+    from visionbench.studies._runner import NA_CAPTION
+
+    assert md.count(NA_CAPTION) == 2  # table t of each seed's part; u explains its own n/a, v has none
+    assert "*Complete.*" in md and "n/a: this setting has no such thing.*" in md
 
 
 def test_resume_redoes_only_unfinished_parts(tmp_path, fake_registry):

@@ -244,6 +244,19 @@ def build_summary(study: Study, meta: dict[str, Any], parts: list[dict[str, Any]
     }
 
 
+#: Said under a study table holding an empty cell whose caption does not already say what "n/a" means there.
+NA_CAPTION = ("n/a: no finite value (a run that diverged, failed or was not trained, or a quantity this setting "
+              "does not define; the notes name the runs).")
+
+
+def _caption(table: dict[str, Any]) -> str:
+    """The table's caption, explaining "n/a" when a cell is empty (no empty cell goes unexplained)."""
+    caption = str(table.get("caption") or "")
+    if any(c is None for row in table["rows"] for c in row) and "n/a" not in caption:
+        caption = f"{caption} {NA_CAPTION}".strip()
+    return caption
+
+
 def _answer(parts: list[dict[str, Any]]) -> str | None:
     """The study's one-sentence answer, when a part states one (``part.data["answer"]``; the last part's wins)."""
     answers = [p["data"]["answer"] for p in parts if (p.get("data") or {}).get("answer")]
@@ -293,7 +306,7 @@ def _document(study: Study, summary: dict[str, Any], parts: list[dict[str, Any]]
         sections.append(Section(
             p.get("title") or p["name"],
             tables=[Table(t["columns"], [[fmt(c) for c in row] for row in t["rows"]], t.get("title", ""),
-                          t.get("caption", "")) for t in p.get("tables", [])],
+                          _caption(t)) for t in p.get("tables", [])],
             figures=[Figure(f["file"], f["caption"]) for f in p.get("figures", [])]))
     sw = summary.get("software") or {}
     hw = summary.get("hardware") or {}
