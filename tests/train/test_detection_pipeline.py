@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 
-from visionbench.errors import ConfigError
+from visionbench.errors import ConfigError, RunError
 from visionbench.runs import read_run
 from visionbench.train import backends, evaluate_run, train
 from visionbench.train.config import TrainConfig
@@ -124,3 +125,25 @@ def test_task_mismatch_is_one_clear_line(tmp_path, model, dataset, words):
 def test_detection_refuses_augmentation(tmp_path):
     with pytest.raises(ConfigError, match="--augment"):
         train(_cfg(tmp_path, augment="shift"))
+
+
+def test_examples_of_mixed_size_images_are_saved_and_read_back(tmp_path):
+    # A COCO folder holds images of different sizes; the test examples must not need one shape (np.stack raised
+    # after training, so the run lost its results).
+    from visionbench.data import DetectionSplit
+    from visionbench.report.detection import read_examples
+    from visionbench.train.tasks import DetectionTask
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (3, h, w), dtype=np.uint8) for h, w in ((20, 30), (32, 16), (20, 30))]
+    targets = [{"boxes": np.array([[1, 2, 8, 9]], np.float32), "labels": np.array([i % 2])} for i in range(3)]
+    predictions = [{"boxes": np.array([[1, 2, 7, 9]], np.float32), "labels": np.array([1]),
+                    "scores": np.array([0.9], np.float32)} for _ in range(3)]
+    DetectionTask().save_examples(tmp_path, DetectionSplit(images, targets), {"predictions": predictions})
+    got, gt, pred = read_examples(tmp_path)
+    assert len(got) == 3 and all(np.array_equal(a, b) for a, b in zip(got, images))
+    assert [t["labels"].tolist() for t in gt] == [[0], [1], [0]] and pred[1]["scores"].tolist() == pytest.approx([0.9])
+    # A damaged file is one line, not a BadZipFile traceback.
+    (tmp_path / "test_examples.npz").write_bytes(b"PK\x03\x04" + b"\0" * 40)
+    with pytest.raises(RunError, match="test_examples.npz: unreadable"):
+        read_examples(tmp_path)

@@ -4,6 +4,7 @@ results.json)."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from visionbench.runs import read_run
 __all__ = ["detection_figures", "read_examples"]
 
 
-def read_examples(run_dir: str | Path) -> tuple[np.ndarray, list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
-    """A detection run's saved test scenes: images (N, C, H, W), ground truth and predictions per image.
+def read_examples(run_dir: str | Path) -> tuple[Any, list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """A detection run's saved test scenes: images (uint8 (N, C, H, W), or a list of (C, H_i, W_i) when their
+    sizes differ), ground truth and predictions per image.
 
     Raises:
         RunError: no ``test_examples.npz`` (not a detection run, or it ended before its test evaluation) or a
@@ -26,10 +28,13 @@ def read_examples(run_dir: str | Path) -> tuple[np.ndarray, list[dict[str, np.nd
     try:
         with np.load(path, allow_pickle=False) as data:
             images, gt, pred = data["images"], data["ground_truth"], data["predictions"]
+            sizes = data["sizes"] if "sizes" in data.files else None  # absent in runs made before mixed sizes
     except FileNotFoundError:
         raise RunError(f"{path}: missing; only a detection run that reached its test evaluation has it") from None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise RunError(f"{path}: unreadable ({exc}); re-run `visionbench evaluate {run_dir}`") from None
+    if sizes is not None and len(images) and (sizes != sizes[0]).any():
+        images = [im[:, :h, :w] for im, (h, w) in zip(images, sizes)]
     targets = [{"boxes": gt[gt[:, 0] == i, 1:5], "labels": gt[gt[:, 0] == i, 5].astype(np.int64)}
                for i in range(len(images))]
     predictions = [{"boxes": pred[pred[:, 0] == i, 1:5], "labels": pred[pred[:, 0] == i, 5].astype(np.int64),

@@ -229,7 +229,8 @@ class DetectionTask(Task):
         return metrics, seconds
 
     def save_examples(self, run_dir: Path, split: Any, metrics: dict[str, Any]) -> None:
-        """``test_examples.npz``: the first :data:`EXAMPLES` test images, their ground truth and the detector's
+        """``test_examples.npz``: the first :data:`EXAMPLES` test images (zero-padded to the largest, with each
+        one's height and width in ``sizes``: a COCO folder mixes sizes), their ground truth and the detector's
         boxes (rows of image index, x1, y1, x2, y2, label, score; labels 0..K-1)."""
         from visionbench.runs import atomic_write_bytes
 
@@ -237,8 +238,13 @@ class DetectionTask(Task):
         gt = [np.c_[np.full(len(t["labels"]), i), t["boxes"], t["labels"]] for i, t in enumerate(split.targets[:n])]
         pred = [np.c_[np.full(len(p["labels"]), i), p["boxes"], p["labels"], p["scores"]]
                 for i, p in enumerate(metrics["predictions"][:n])]
+        shown = [np.asarray(split.images[i]) for i in range(n)]
+        sizes = np.array([im.shape[1:] for im in shown], dtype=np.int64).reshape(n, 2)
+        images = np.zeros((n, shown[0].shape[0] if n else 1, *sizes.max(axis=0, initial=1)), np.uint8)
+        for i, im in enumerate(shown):
+            images[i, :, : im.shape[1], : im.shape[2]] = im
         buf = io.BytesIO()
-        np.savez_compressed(buf, images=np.stack([np.asarray(split.images[i]) for i in range(n)]),
+        np.savez_compressed(buf, images=images, sizes=sizes,
                             ground_truth=np.concatenate(gt or [np.zeros((0, 6))]).astype(np.float32),
                             predictions=np.concatenate(pred or [np.zeros((0, 7))]).astype(np.float32))
         atomic_write_bytes(run_dir / "test_examples.npz", buf.getvalue())
