@@ -41,7 +41,7 @@ from visionbench.runs import (
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult, train
 
-__all__ = ["CompareConfig", "ComparisonResult", "run_comparison", "compare_runs", "train_job"]
+__all__ = ["CompareConfig", "ComparisonResult", "run_comparison", "compare_runs", "train_job", "worker_context"]
 
 
 @dataclass
@@ -259,19 +259,25 @@ def _worker(job: dict[str, Any], conn: Any) -> None:
         conn.close()
 
 
-def _context() -> Any:
-    # forkserver: children fork from a server that has imported the pipeline once (fast start, no torch threads
-    # forked); spawn where there is no forkserver (Windows).
+#: What the worker processes' forkserver imports once: the pipeline, and scikit-learn (digits and the stratified
+#: splits use it; importing it costs a worker seconds).
+WORKER_PRELOAD = ["visionbench.train.loop", "visionbench.models", "visionbench.data", "visionbench.cli",
+                  "sklearn.datasets", "sklearn.model_selection", "sklearn.metrics"]
+
+
+def worker_context() -> Any:
+    """The multiprocessing context of training workers: forkserver, whose children fork from a server that has
+    imported the pipeline once (fast start, no torch threads forked); spawn where there is no forkserver (Windows)."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["visionbench.train.loop", "visionbench.models", "visionbench.data"])
+        ctx.set_forkserver_preload(WORKER_PRELOAD)
         return ctx
     return mp.get_context("spawn")
 
 
 def _run_isolated(job: dict[str, Any]) -> TrainResult:
     """Train one run in a worker process; a crash becomes a run directory with status ``failed`` and its reason."""
-    ctx = _context()
+    ctx = worker_context()
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker, args=(job, child), daemon=False)
     proc.start()
