@@ -38,7 +38,6 @@ class Tier:
         steps: the equal-epochs budget in optimiser steps at the recipe's batch (None: ``epochs``).
         min_time_budget: floor of the equal-time budget, in seconds (the budget is ResNet-20's training time).
         stages: the regulator positions of the ablation (0-based stage indices, each alone).
-        one_seed: run only the first seed (quick mode).
         isolate: train each run in its own worker process.
         threads: torch threads per run (None: torch's default).
         hyper: TrainConfig fields that override every model's recipe.
@@ -53,7 +52,6 @@ class Tier:
     steps: int | None
     min_time_budget: float
     stages: tuple[int, ...] = (0, 1, 2)
-    one_seed: bool = False
     isolate: bool = True
     threads: int | None = None
     hyper: dict[str, Any] = field(default_factory=dict)
@@ -72,7 +70,6 @@ QUICK = Tier(
     epochs=3,
     steps=None,
     min_time_budget=1.5,
-    one_seed=True,
     isolate=False,
     threads=1,
     protocol=(
