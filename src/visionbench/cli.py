@@ -49,7 +49,7 @@ def _train_config(args: argparse.Namespace) -> Any:
     if not isinstance(dataset_options, dict):
         raise ConfigError(f"--config {args.config}: dataset_options must be a mapping, e.g. {{train_scenes: 2000}}")
     values["dataset_options"] = {**dataset_options, **dict(getattr(args, "dataset_option", []) or [])}
-    values["command"] = "visionbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    values["command"] = args.command_line
     # A flag's budget replaces the config file's (--epochs on the command line beats steps: in the file).
     if any(getattr(args, k, None) is not None for k in BUDGET_OPTIONS):
         for k in BUDGET_OPTIONS:
@@ -109,7 +109,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                      if k not in ("quiet", "output_dir")) and not args.dataset_option
     if bare:  # the main job is the `main` study
         return _run_study(console, "main", seeds=args.seeds, out=args.output_dir or "studies", quiet=bool(args.quiet),
-                          wide=args.wide)
+                          wide=args.wide, command=args.command_line)
     if args.run_dirs:
         bad = [k for k in ("dataset", "models", "seeds", "resume", *COMPARE_KEYS)
                if k not in ("output_dir", "quiet") and getattr(args, k, None) is not None]
@@ -146,17 +146,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command_line() -> str:
-    return shlex.join(["visionbench", *sys.argv[1:]])
-
-
 def _run_study(console: Any, name: str, *, wide: bool = False, **options: Any) -> int:
     from visionbench.studies import run_study
 
     def on_part(part: str, done: bool) -> None:
         console.print(f"{part}: " + ("done earlier, kept" if done else "running"), highlight=False)
 
-    result = run_study(name, command=_command_line(), on_part=on_part,
+    result = run_study(name, on_part=on_part,
                        echo=lambda m: console.print(m, highlight=False, markup=False), **options)
     views.print_study(console, result.summary, result.out_dir, wide)
     return 0
@@ -179,7 +175,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         return 0
     return _run_study(console, args.name, quick=args.quick, seeds=args.seeds, dataset=args.dataset,
                       data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide,
-                      weights=args.weights, full=args.full)
+                      weights=args.weights, full=args.full, command=args.command_line)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -379,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``visionbench`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What the run records as the command that made it: the arguments given, whoever calls main().
+    args.command_line = shlex.join(["visionbench", *(sys.argv[1:] if argv is None else argv)])
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
