@@ -141,12 +141,13 @@ def reference(engine: str, out: Path) -> tuple[Path, float]:
 
 
 def trial(engine: str, out: Path, ref: Path, lifetime: float, seed: int, kills: int = 3) -> Trial:
-    """Kill ``engine``'s new run inside one of its first checkpoint writes, then ``kills`` times at random moments in
-    [0, ``lifetime``] s after each restart; resume until it completes; compare with ``ref``."""
+    """Kill ``engine``'s new run inside one of its first checkpoint writes, then up to ``kills`` times at random
+    moments in [0, ``lifetime`` / 2] s after each restart; resume until it completes; compare with ``ref``."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     run_dir, log, t = out / "run", out / "log", Trial()
     while t.children < MAX_ATTEMPTS:
+        old = _temporaries(run_dir)
         started = (run_dir / "config.json").is_file()  # else start again: the same --run-name reuses the folder
         argv = resume_argv(run_dir) if started else fresh_argv(engine, out)
         t.fresh_starts += not started
@@ -155,14 +156,14 @@ def trial(engine: str, out: Path, ref: Path, lifetime: float, seed: int, kills: 
         if t.children == 1:
             hit = _kill_inside_write(proc, run_dir, rng)
             t.kills_in_write += hit
-        elif t.kills <= kills:
-            proc.join(rng.uniform(0.0, lifetime))
+        elif t.kills <= kills:  # a resumed child has less to do: aim within the first half of a whole run
+            proc.join(rng.uniform(0.0, 0.5 * lifetime))
             hit = _kill(proc)
         else:
             hit = False
         t.kills += hit
         if hit:
-            t.landed.append(_where(run_dir))
+            t.landed.append(_where(run_dir, old))
         proc.join()
         if proc.exitcode == 0 and not hit:
             t.differences = compare(ref, run_dir, out)
@@ -176,14 +177,19 @@ def trial(engine: str, out: Path, ref: Path, lifetime: float, seed: int, kills: 
     return t
 
 
-def _where(run_dir: Path) -> str:
+def _temporaries(run_dir: Path) -> set[Path]:
+    return {p for p in run_dir.rglob(".*.tmp")} if run_dir.is_dir() else set()
+
+
+def _where(run_dir: Path, old: set[Path]) -> str:
     """Where a kill left a run, from its files: before its folder or config.json, inside a write (a temporary file
-    is there), before the first checkpoint, after results.json, or after epoch k of the history."""
+    that was not there before), before the first checkpoint, after results.json, or after epoch k of its history
+    (the state it was in: a kill during a resumed child's start-up counts where the run stood)."""
     if not run_dir.is_dir():
         return "before the run folder"
     if not (run_dir / "config.json").is_file():
         return "before config.json"
-    if any(p.name.endswith(".tmp") for p in run_dir.rglob(".*")):
+    if _temporaries(run_dir) - old:
         return "inside a write"
     if not any((run_dir / "checkpoints").glob("last.*")):
         return "before the first checkpoint"
