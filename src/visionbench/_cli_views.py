@@ -7,7 +7,6 @@ rich tables. Nothing here trains, loads or writes.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +125,9 @@ def print_recipes(out: Any, names: list[str], status: Any, n_total: int, val_spl
     from visionbench.models import get_entry
     from visionbench.train.budget import plan_from_recipe
 
-    n_train = n_total - math.ceil(n_total * val_split)  # as the validation split carves it
+    n_train = n_total - round(n_total * val_split)  # about: the split rounds class by class
     side = status.image_shape[-1]
-    table = Table(title=f"recipes on {status.name}: {n_train:,} training images after the validation split")
+    table = Table(title=f"recipes on {status.name}: about {n_train:,} training images after the validation split")
     table.add_column("model", no_wrap=True, min_width=max(len(n) for n in names))
     for col in ("steps", "epochs", "batch", "optimizer, lr", "schedule", "warm-up", "augment"):
         table.add_column(col, justify="right" if col in ("steps", "epochs", "batch", "warm-up") else "left")

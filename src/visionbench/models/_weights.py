@@ -34,7 +34,6 @@ __all__ = [
     "RUN_CHECKPOINTS",
     "load_state_dict_file",
     "load_run_weights",
-    "imagenet_state_dict",
     "hub_state_dict",
     "HUB_WEIGHTS",
     "load_matching",
@@ -143,11 +142,6 @@ def load_run_weights(run_dir: str | os.PathLike[str], expected_model: str) -> di
     raise RunError(
         f"--init-from {run.path}: no {' or '.join(RUN_CHECKPOINTS)}; give a run that saved its weights"
     )
-
-
-def imagenet_state_dict(arch: str) -> dict[str, Tensor]:
-    """torchvision's ImageNet weights of ``arch`` (see :func:`hub_state_dict`)."""
-    return hub_state_dict(arch, "imagenet")
 
 
 def hub_state_dict(arch: str, word: str) -> dict[str, Tensor]:

@@ -173,9 +173,7 @@ class DetectionTask(Task):
     def split(self, full: Any, val_fraction: float, seed: int) -> tuple[Any, Any]:
         from visionbench.errors import ConfigError
 
-        if not 0.0 < float(val_fraction) < 1.0:
-            raise ConfigError(f"--val-split {val_fraction} is outside (0, 1); use a value such as 0.1")
-        n = len(full)
+        n = len(full)  # val_fraction is in (0, 1): TrainConfig.validate checked it
         n_val = math.ceil(n * val_fraction)
         if n - n_val < 1 or n_val < 1:
             raise ConfigError(f"--val-split {val_fraction}: {n} training images cannot give both a training and a "
