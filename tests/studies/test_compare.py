@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
 from visionbench.cli import main
-from visionbench.errors import ConfigError
-from visionbench.runs import find_runs
+from visionbench.errors import ConfigError, RunError
+from visionbench.runs import find_runs, read_run
 from visionbench.studies.compare import CompareConfig, compare_runs, run_comparison
 
 TINY = {"max_train_samples": 150, "quiet": True, "threads": 1}
@@ -159,3 +160,146 @@ def test_compare_on_an_imagefolder_tree_names_its_folder_safely(tmp_path, monkey
     assert result.out_dir.parent == tmp_path / "cmp"
     assert result.out_dir.name.endswith("imagefolder-my_data")
     assert (result.out_dir / "comparison.md").is_file()
+
+
+# --- killed, diverged and live runs on resume (issue 13, items 3-5) ----------------------------------------------
+
+def _killing_comparison(cc, victim, die_on):
+    """Run ``cc`` in this (child) process with a checkpoint every epoch, and SIGKILL it at the atomic write of
+    ``runs/<victim>/<die_on>`` (``config.json``, or ``checkpoints/last.*`` for its third write: epoch 2)."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from visionbench.train import loop
+
+    loop.CHECKPOINT_EVERY_SECONDS = 0.0
+    rename, seen = os.replace, {"n": 0}
+
+    def replace(src, dst, *args, **kwargs):
+        dst = Path(dst)
+        if victim in dst.parts and dst.name.startswith(die_on):
+            seen["n"] += 1
+            if die_on == "config.json" or seen["n"] == 3:
+                os.kill(os.getpid(), signal.SIGKILL)  # its temporary file written, not renamed
+        rename(src, dst, *args, **kwargs)
+
+    os.replace = replace
+    run_comparison(cc)
+
+
+def _record_jobs(monkeypatch):
+    from visionbench.studies import compare
+
+    jobs, real = [], compare.train_job
+
+    def recording(job, *, isolate=True):
+        jobs.append(("resume", Path(job["resume"]).name) if "resume" in job else ("new", job["config"]["run_name"]))
+        return real(job, isolate=isolate)
+
+    monkeypatch.setattr(compare, "train_job", recording)
+    return jobs
+
+
+def _leftovers(folder):
+    return [p.relative_to(folder) for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name == ".lock"]
+
+
+@pytest.mark.parametrize("die_on", ["checkpoints/last", "config.json"], ids=["during-training", "at-its-start"])
+def test_a_killed_comparison_resumes_the_killed_run_and_trains_only_the_missing_ones(tmp_path, monkeypatch, die_on):
+    from visionbench.studies.compare import worker_context
+
+    cc = CompareConfig(dataset="digits", models=["scratch_linear", "mlp_small"], seeds=[0, 1], epochs=3,
+                       output_dir=str(tmp_path), name="cmp", isolate=False, train_overrides=TINY)
+    proc = worker_context().Process(target=_killing_comparison, args=(cc, "mlp_small-seed0", die_on.split("/")[-1]))
+    proc.start()
+    proc.join()
+    assert proc.exitcode == -9
+    out = tmp_path / "cmp"
+    victim = out / "runs" / "mlp_small-seed0"
+    assert victim.is_dir() and _leftovers(out)  # a temporary file of the write it died in, a dead .lock
+    done = {p.name: (p / "results.json").stat().st_mtime_ns for p in find_runs(out / "runs") if p != victim}
+    assert sorted(done) == ["scratch_linear-seed0", "scratch_linear-seed1"]
+    jobs = _record_jobs(monkeypatch)
+    result = run_comparison(CompareConfig(), resume=out)
+    if die_on == "config.json":  # the folder held nothing: the run starts again, in that folder
+        assert jobs == [("new", "mlp_small-seed0"), ("new", "mlp_small-seed1")]
+    else:  # resumed from its epoch-1 checkpoint, not trained afresh
+        assert jobs == [("resume", "mlp_small-seed0"), ("new", "mlp_small-seed1")]
+        assert "from epoch 2" in (victim / "train.log").read_text()
+    assert {p.name: (p / "results.json").stat().st_mtime_ns for p in find_runs(out / "runs") if p != victim} == {
+        **done, "mlp_small-seed1": (out / "runs" / "mlp_small-seed1" / "results.json").stat().st_mtime_ns}
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "mlp_small-seed0", "mlp_small-seed1", "scratch_linear-seed0", "scratch_linear-seed1"]  # one folder each
+    assert _leftovers(out) == []
+    assert [int(h["epoch"]) for h in read_run(victim).history] == [1, 2, 3]
+    assert {r["model"]: r["n_seeds"] for r in _csv(out / "comparison_summary.csv")} == {"scratch_linear": "2",
+                                                                                         "mlp_small": "2"}
+    assert len(result.runs) == 4
+
+
+def _csv(path):
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_diverged_run_is_retried_on_resume_and_counted_once(tmp_path, monkeypatch):
+    from visionbench.train import backends
+
+    cc = CompareConfig(dataset="digits", models=["scratch_linear", "mlp_small"], seeds=[0], epochs=2,
+                       output_dir=str(tmp_path), name="cmp", isolate=False, train_overrides=TINY)
+    real_step = backends.TorchBackend.train_step
+
+    def nan_step(self, x, y):
+        loss, stats = real_step(self, x, y)
+        return float("nan"), stats
+
+    monkeypatch.setattr(backends.TorchBackend, "train_step", nan_step)
+    first = run_comparison(cc)
+    out = first.out_dir
+    assert read_run(out / "runs" / "mlp_small-seed0").status == "diverged"
+    monkeypatch.setattr(backends.TorchBackend, "train_step", real_step)
+    jobs = _record_jobs(monkeypatch)
+    run_comparison(cc, resume=out)
+    assert jobs == [("new", "mlp_small-seed0")]  # the diverged run only, trained again
+    assert read_run(out / "retired" / "mlp_small-seed0").status == "diverged"  # kept, out of the report's sight
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["mlp_small-seed0", "scratch_linear-seed0"]
+    rows = _csv(out / "comparison.csv")
+    assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
+        ("mlp_small", "0", "completed"), ("scratch_linear", "0", "completed")]
+    assert "**diverged**" not in (out / "comparison.md").read_text()  # no row for the retired run
+    jobs.clear()
+    run_comparison(cc, resume=out)
+    assert jobs == [] and sorted(p.name for p in (out / "retired").iterdir()) == ["mlp_small-seed0"]
+
+
+def test_a_run_being_trained_is_never_touched_by_compare_or_counted_by_report(tmp_path, monkeypatch, capsys):
+    from visionbench.runs import lock_dir
+
+    cc = CompareConfig(dataset="digits", models=["scratch_linear"], seeds=[0, 1], epochs=1, output_dir=str(tmp_path),
+                       name="cmp", isolate=False, train_overrides=TINY)
+    out = run_comparison(cc).out_dir
+    live = out / "runs" / "scratch_linear-seed1"
+    (live / "results.json").unlink()  # as during its training: no results yet
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file())
+    jobs = _record_jobs(monkeypatch)
+    with lock_dir(live):  # held as the live process training it holds it
+        with pytest.raises(RunError) as err:
+            run_comparison(cc, resume=out)
+        assert str(err.value).startswith(f"{live}: process ") and "is training this run now" in str(err.value)
+        assert jobs == []
+        assert main(["report", str(out)]) == 0
+        capsys.readouterr()
+        rows = {r["seed"]: r for r in _csv(out / "comparison.csv")}
+        assert rows["1"]["status"] == "running" and rows["0"]["status"] == "completed"
+        (summary,) = _csv(out / "comparison_summary.csv")
+        assert summary["n_seeds"] == "1"  # the live run is not averaged
+        md = (out / "comparison.md").read_text()
+        assert "still being trained (scratch_linear-seed1)" in md and "being trained by process" in md
+        with lock_dir(out, "running this comparison"):  # and two compares never work on one comparison
+            with pytest.raises(RunError, match="is running this comparison now"):
+                run_comparison(cc, resume=out)
+    files = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file())
+    assert [f for f in files if f[0].parts[0] == "runs"] == [f for f in before if f[0].parts[0] == "runs"]
+    run_comparison(cc, resume=out)  # the process "ended" without results: now it is resumed
+    assert jobs == [("resume", "scratch_linear-seed1")]
