@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,18 +164,24 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
-def unique_dir(parent: str | os.PathLike[str], name: str) -> Path:
-    """Create and return ``parent/name``, or ``parent/name-2``, ``-3``... if it exists: never reuse a folder."""
+def _candidates(parent: str | os.PathLike[str], name: str) -> Iterator[Path]:
+    """``parent/name``, ``parent/name-2``, ``-3``... (``parent`` created); a RunError when all are taken."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     for i in range(1, 10_000):
-        candidate = parent / (name if i == 1 else f"{name}-{i}")
+        yield parent / (name if i == 1 else f"{name}-{i}")
+    raise RunError(f"could not create a new folder under {parent}: too many runs named {name!r}")
+
+
+def unique_dir(parent: str | os.PathLike[str], name: str) -> Path:
+    """Create and return ``parent/name``, or ``parent/name-2``, ``-3``... if it exists: never reuse a folder."""
+    for candidate in _candidates(parent, name):
         try:
             candidate.mkdir()
         except FileExistsError:
             continue
         return candidate
-    raise RunError(f"could not create a new folder under {parent}: too many runs named {name!r}")
+    raise AssertionError("unreachable")  # _candidates raises when it runs out
 
 
 def run_name(model: str, dataset: str) -> str:
@@ -291,7 +297,7 @@ def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
 
     Only for a folder whose lock this process holds: nobody else can be writing there.
     """
-    stale = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
+    stale = [p for p in Path(folder).rglob(".*.tmp") if _is_temporary(p)]
     for p in stale:
         p.unlink()
     return stale
@@ -302,20 +308,22 @@ def _unstarted(folder: Path) -> bool:
     empty ``checkpoints/`` and temporary files."""
     for p in folder.iterdir():
         if p.name == "checkpoints" and p.is_dir():
-            if any(not (c.name.startswith(".") and c.name.endswith(".tmp")) for c in p.iterdir()):
+            if not all(_is_temporary(c) for c in p.iterdir()):
                 return False
-        elif not (p.name == LOCK_NAME or (p.name.startswith(".") and p.name.endswith(".tmp"))):
+        elif not (p.name == LOCK_NAME or _is_temporary(p)):
             return False
     return True
+
+
+def _is_temporary(path: Path) -> bool:
+    # The names atomic_write_bytes (and the write probe) give their temporary files: .<name>.<random>.tmp
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
 def claim_run_dir(parent: str | os.PathLike[str], name: str) -> tuple[Path, DirLock]:
     """Create ``parent/name`` (``-2``, ``-3``... if taken) and lock it; a folder of that name left by a run killed
     before it wrote its config.json is reused, so restarting the same command never leaves two folders."""
-    parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 10_000):
-        candidate = parent / (name if i == 1 else f"{name}-{i}")
+    for candidate in _candidates(parent, name):
         try:
             candidate.mkdir()
         except FileExistsError:
@@ -329,7 +337,7 @@ def claim_run_dir(parent: str | os.PathLike[str], name: str) -> tuple[Path, DirL
             continue
         remove_temporaries(candidate)
         return candidate, lock
-    raise RunError(f"could not create a new folder under {parent}: too many runs named {name!r}")
+    raise AssertionError("unreachable")  # _candidates raises when it runs out
 
 
 def _probe_write(folder: Path) -> None:
