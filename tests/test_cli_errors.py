@@ -109,10 +109,28 @@ def test_bad_values_are_one_line_and_leave_nothing(capsys, tmp_path, argv, fragm
     (b"- just\n- a list\n", ["mapping"]),
     (b"epochs: [1\n", ["cannot parse"]),
     (b"\xff\xfe\x00bad", ["UTF-8"]),
+    # found by benchmarks/fuzz.py: each of these used to train with a value the file does not clearly say
+    (b"epochs: 2\nlr: 0.1\nepochs: 30\n", ["'epochs' is given twice"]),
+    (b"batch-size: 8\nbatch_size: 16\n", ["'batch_size' is given twice"]),
+    (b"model_kwargs: {widths: [1], widths: [2]}\n", ["'widths' is given twice"]),
+    (b"", ["empty"]),
+    (b"# only a comment\n", ["mapping"]),
+    (b"seed: 18446744073709551616\n", ["--seed", "64 bits"]),
+    (b"epochs: 100000000000000000000000\n", ["--epochs", "64 bits"]),
 ])
 def test_bad_config_files_are_one_line(capsys, tmp_path, content, fragments):
     (tmp_path / "run.yaml").write_bytes(content)
     _fails_cleanly(capsys, tmp_path, ["train", "--model", "cnn", "--config", "run.yaml"], *fragments)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("run.json", b'{"epochs": 2, "lr": 0.1, "epochs": 30}'),
+    ("run.toml", b"epochs = 2\nepochs = 30\n"),
+    ("run.json", b"  \n"),
+])
+def test_repeated_keys_and_empty_files_in_json_and_toml(capsys, tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    _fails_cleanly(capsys, tmp_path, ["train", "--model", "cnn", "--config", name], name)
 
 
 def test_help_texts_never_say_default_none(capsys):

@@ -184,7 +184,9 @@ def _check_type(name: str, value: Any) -> None:
         if opt is bool and isinstance(value, bool):
             return
         if opt is int and isinstance(value, int) and not isinstance(value, bool):
-            return
+            if -(2**63) <= value < 2**63:  # every count and seed ends up in a NumPy or torch int64
+                return
+            raise ConfigError(f"{_flag(name)} must fit in 64 bits (got {value})")
         if opt is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             if math.isfinite(value):
                 return
@@ -222,11 +224,11 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read ({exc.strerror}); check the path and permissions") from None
+    if not text.strip():
+        raise ConfigError(f"--config {path}: the file is empty; write the options in it, or drop --config")
     try:
         if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
+            data = _load_yaml(text)
         elif path.suffix == ".toml":
             try:
                 import tomllib
@@ -234,7 +236,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
                 import tomli as tomllib  # type: ignore[no-redef]
             data = tomllib.loads(text)
         elif path.suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         else:
             raise ConfigError(f"--config {path}: unknown extension {path.suffix!r}; use .yaml, .toml or .json")
     except ConfigError:
@@ -243,4 +245,35 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: cannot parse ({str(exc).splitlines()[0]}); fix the syntax") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a mapping of options at the top level")
+    keys = [str(k).replace("-", "_") for k in data]
+    if len(set(keys)) != len(keys):  # batch-size and batch_size both given
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise ConfigError(f"--config {path}: option {twice!r} is given twice; keep one")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _unique_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A JSON object or YAML mapping whose keys appear once: JSON and PyYAML keep the last of a repeated key, so an
+    option written twice would silently take the second value."""
+    out: dict[Any, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"option {key!r} is given twice")
+        out[key] = value
+    return out
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` refusing repeated keys."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        return _unique_keys([(loader.construct_object(k, deep=deep), loader.construct_object(v, deep=deep))
+                             for k, v in node.value])
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
