@@ -189,3 +189,18 @@ def test_check_writable_fails_in_one_line_before_anything_is_made(tmp_path, monk
     assert str(err.value) == (f"--output-dir {tmp_path}/runs: cannot write in {tmp_path} (Read-only file system); "
                               "the folder is read-only: choose another output folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_folder_where_no_lock_can_be_made_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    def read_only(path, flags, mode=0o777):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(runs.os, "open", read_only)
+    with pytest.raises(runs.RunError) as err:
+        runs.lock_dir(tmp_path)
+    assert str(err.value) == (f"{tmp_path}/.lock: cannot create the lock file (Read-only file system); the folder "
+                              "is read-only: choose another output folder")
+    monkeypatch.undo()
+    assert runs.lock_owner(tmp_path) is None  # reading never needs to write

@@ -62,6 +62,7 @@ __all__ = [
     "read_run",
     "is_run_dir",
     "find_runs",
+    "RETIRED_DIR",
 ]
 
 #: Checkpoint names of a run, in the order a reader prefers them for its weights (best on validation first).
@@ -236,7 +237,11 @@ def try_lock(folder: str | os.PathLike[str]) -> DirLock | None:
     folder = Path(folder)
     path = folder / LOCK_NAME
     for _ in range(_LOCK_TRIES):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:  # a read-only or vanished folder: one line, as for any write
+            raise RunError(f"{path}: cannot create the lock file ({exc.strerror or exc}); "
+                           f"{_WRITE_FIX.get(exc.errno, _WRITE_FIX[0])}") from None
         if fcntl is None:
             return DirLock(folder, fd)
         try:
@@ -424,9 +429,20 @@ def read_run(path: str | os.PathLike[str]) -> Run:
     return Run(path=path, config=config, history=history, results=results, locked_by=lock_owner(path))
 
 
+#: The folder of a comparison directory (one holding plan.json) where runs trained again are kept, out of reports.
+RETIRED_DIR = "retired"
+
+
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:
-    """Every run directory at or below ``root``, sorted by path."""
+    """Every run directory at or below ``root``, sorted by path; runs a comparison retired (its ``retired/``
+    folder) are left out unless ``root`` is that folder or inside it."""
     root = Path(root)
     if is_run_dir(root):
         return [root]
-    return sorted(p.parent for p in root.rglob("config.json") if is_run_dir(p.parent))
+    return sorted(p.parent for p in root.rglob("config.json")
+                  if is_run_dir(p.parent) and not _retired(p.parent, root))
+
+
+def _retired(run: Path, root: Path) -> bool:
+    return any(a.name == RETIRED_DIR and (a.parent / "plan.json").is_file()
+               for a in run.parents if root in a.parents)

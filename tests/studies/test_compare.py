@@ -268,6 +268,8 @@ def test_a_diverged_run_is_retried_on_resume_and_counted_once(tmp_path, monkeypa
     assert sorted((r["model"], r["seed"], r["status"]) for r in rows) == [
         ("mlp_small", "0", "completed"), ("scratch_linear", "0", "completed")]
     assert "**diverged**" not in (out / "comparison.md").read_text()  # no row for the retired run
+    assert [p.name for p in find_runs(out)] == ["mlp_small-seed0", "scratch_linear-seed0"]  # compare RUN_DIR too
+    assert find_runs(out / "retired") == [out / "retired" / "mlp_small-seed0"]  # unless asked for
     jobs.clear()
     run_comparison(cc, resume=out)
     assert jobs == [] and sorted(p.name for p in (out / "retired").iterdir()) == ["mlp_small-seed0"]

@@ -27,6 +27,7 @@ from visionbench.errors import ConfigError, RunError, VisionbenchError
 from visionbench.models import get_entry
 from visionbench.report.build import build_comparison_report
 from visionbench.runs import (
+    RETIRED_DIR,
     Run,
     check_writable,
     claim_run_dir,
@@ -202,13 +203,11 @@ def _train_missing(cc: CompareConfig, out_dir: Path,
 
 #: Statuses of a run that continues from its checkpoint: stopped by Ctrl-C, or killed (no results.json written).
 RESUMABLE = ("interrupted", "incomplete")
-#: Where a comparison keeps the runs it trained again (diverged or failed ones), out of the report's sight.
-RETIRED = "retired"
 
 
 def _retire(path: Path, out_dir: Path) -> Path:
     """Move a run out of ``runs/`` into ``retired/`` (never overwriting an earlier one) and return where it went."""
-    target = unique_dir(out_dir / RETIRED, path.name)
+    target = unique_dir(out_dir / RETIRED_DIR, path.name)
     target.rmdir()  # the name is ours: put the run there
     path.rename(target)
     return target
