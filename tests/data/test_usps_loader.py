@@ -92,6 +92,16 @@ def test_h5_wrong_structure(tmp_path: Path) -> None:
     assert "usps.h5" in msg and "train" in msg
 
 
+def test_h5_group_that_is_a_dataset_is_one_line(tmp_path: Path) -> None:
+    # found by benchmarks/fuzz.py: h5py raises ValueError for dataset["data"], which escaped as a traceback
+    with h5py.File(tmp_path / "usps.h5", "w") as f:
+        f.create_dataset("train", data=np.zeros(3))
+        f.create_dataset("test/data", data=np.zeros((3, 256)))
+        f.create_dataset("test/target", data=np.zeros(3, np.int64))
+    msg = _error(tmp_path)
+    assert "usps.h5" in msg and "missing train/data" in msg
+
+
 def test_h5_wrong_shape_and_labels(tmp_path: Path) -> None:
     write_usps_h5(tmp_path, np.zeros((3, 100)), np.zeros(3, np.int64))
     assert "(N, 256)" in _error(tmp_path)

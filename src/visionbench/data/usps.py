@@ -97,7 +97,7 @@ def read_usps_h5(path: Path, fix: str) -> tuple[Split, Split]:
             try:
                 data = np.asarray(f[group]["data"][()], np.float64)
                 target = np.asarray(f[group]["target"][()])
-            except (KeyError, TypeError, AttributeError) as exc:
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: a dataset, not a group
                 raise DataError(
                     f"{path}: missing {group}/data or {group}/target (expected groups train and test, each with "
                     f"data (N, 256) and target (N,)); {fix}"
