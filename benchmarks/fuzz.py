@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             wanted = args.formats.split(",")
             unknown = sorted(set(wanted) - {f.name for f in formats})
             if unknown:
-                parser.error(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(f.name for f in formats)}")
+                names = ", ".join(f.name for f in formats)
+                parser.error(f"unknown format(s) {', '.join(unknown)}; choose from {names}")
             formats = [f for f in formats if f.name in wanted]
         start = time.perf_counter()
         harness = Harness(Path(tmp), formats, Limits(args.timeout, int(args.memory_gib * 2**30)))

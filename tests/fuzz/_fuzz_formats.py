@@ -18,7 +18,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-import json
 import pickle
 import struct
 import sys
@@ -37,12 +36,10 @@ from _data_formats import (  # noqa: E402
     cifar10_files,
     cifar_pickle,
     course_txt,
-    idx_bytes,
     libsvm_bytes,
     usps_pixels,
     write_cifar,
     write_idx_set,
-    write_image_tree,
     write_usps_h5,
 )
 
@@ -63,6 +60,7 @@ class Format:
     checksummed: tuple[str, ...] = ()
     semantic: dict[str, tuple[Any, Callable[[Path, Any], None], bool]] = field(default_factory=dict)
     skips_non_files: bool = False  # ImageFolder skips a directory or a dangling link named like an image
+    missing_files_ok: bool = False  # a run directory may lack its history or results (a run being written)
 
     def protected(self, file: str) -> bool:
         return file.endswith(self.checksummed)
@@ -378,6 +376,9 @@ def _cifar_format(in_tar: bool) -> Format:
     kinds = _PICKLE_EDITS + (("symlink-out", "directory", "hardlink-out", "traversal", "duplicate") if in_tar else ())
     args = st.fixed_dictionaries({"member": st.sampled_from(_CIFAR_MEMBERS), "kind": st.sampled_from(kinds)})
     files = [_CIFAR_TAR] if in_tar else [f"{_CIFAR_TOP}/{m}" for m in _CIFAR_MEMBERS]
-    build: Callable[[Path], None] = lambda d: write_cifar(d, cifar10_files(3), _CIFAR_TOP, _CIFAR_TAR if in_tar else None)
+
+    def build(folder: Path) -> None:
+        write_cifar(folder, cifar10_files(3), _CIFAR_TOP, _CIFAR_TAR if in_tar else None)
+
     return Format("cifar-tar" if in_tar else "cifar-batches", build, _load_named("cifar10"), files, (".tar.gz",),
                   {"pickle": (args, _cifar_edit(in_tar), True)})

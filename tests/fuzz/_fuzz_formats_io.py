@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _data_formats import png_claiming, write_image_tree  # noqa: I001
 from _fuzz_formats import Format, Mutation, Snapshot, _dataset
 from hypothesis import strategies as st
-
-from _data_formats import png_claiming, write_image_tree  # noqa: I001
 
 # ----------------------------------------------------------------------------------------------------- ImageFolder
 
@@ -355,10 +354,9 @@ def _run_edit(case: Path, args: Any) -> None:
             doc = [doc]
         elif kind == "wrong-types":
             doc = {k: ([v] if isinstance(v, (int, float, str)) else "x") for k, v in doc.items()}
-        elif kind == "nan":
-            doc = {k: (math.nan if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in doc.items()}
-        elif kind == "huge-number":
-            doc = {k: (10**400 if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in doc.items()}
+        elif kind in ("nan", "huge-number"):
+            number = math.nan if kind == "nan" else 10**400
+            doc = {k: number if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in doc.items()}
         text = json.dumps(doc)
     else:
         lines = text.splitlines()
@@ -394,7 +392,8 @@ def _run_format() -> Format:
                 "results": json.dumps(run.results, sort_keys=True, default=str), "rows": len(report["rows"])}
 
     args = st.fixed_dictionaries({"kind": st.sampled_from(_RUN_EDITS), "file": st.integers(0, 2)})
-    return Format("run-dir", build, load, list(_RUN_FILES), (), {"run": (args, _run_edit, False)})
+    return Format("run-dir", build, load, list(_RUN_FILES), (), {"run": (args, _run_edit, False)},
+                  missing_files_ok=True)
 
 
 def all_formats() -> list[Format]:

@@ -64,7 +64,7 @@ def mutation_strategy(fmt: Format, sizes: dict[str, int]) -> st.SearchStrategy[M
     semantic = [st.builds(lambda a, k=k: {"file": "", "kind": f"sem:{k}", "args": a}, args)
                 for k, (args, _, _) in fmt.semantic.items()]
     resume = st.booleans() if fmt.name.startswith("checkpoint") else st.just(False)
-    both = st.one_of(generic, *semantic) if semantic else generic
+    both = st.one_of(generic, st.one_of(*semantic)) if semantic else generic  # half generic, half structured
     return st.tuples(both, resume).map(lambda t: {**t[0], **({"resume": True} if t[1] else {})})
 
 
@@ -146,6 +146,8 @@ def judge(fmt: Format, m: Mutation, original: Snapshot, got: Snapshot) -> tuple[
     if kind == "symlink-outside":
         return "silent-corrupt", f"a link to an identical copy {what}"
     if kind in FS_KINDS:
+        if fmt.missing_files_ok:
+            return "accepted-lax", f"{kind}: {m['file']} read as absent"
         removed = fmt.skips_non_files and kind != "empty" and _one_fewer(original, got)
         return ("accepted-lax", "a non-file is skipped") if removed else ("silent-corrupt", f"{kind}: {what}")
     if kind in BYTE_KINDS and fmt.protected(m["file"]):
@@ -153,7 +155,8 @@ def judge(fmt: Format, m: Mutation, original: Snapshot, got: Snapshot) -> tuple[
     for key in diff:
         x, y = original.get(key), got.get(key)
         if isinstance(x, np.ndarray) and (not isinstance(y, np.ndarray) or x.shape != y.shape or x.dtype != y.dtype):
-            return "silent-corrupt", f"{key} changed shape or dtype: {getattr(x, 'shape', x)} -> {getattr(y, 'shape', y)}"
+            shapes = f"{getattr(x, 'shape', x)} -> {getattr(y, 'shape', y)}"
+            return "silent-corrupt", f"{key} changed shape or dtype: {shapes}"
     return "accepted-lax", what
 
 
@@ -310,8 +313,14 @@ class Harness:
         for fmt in self.formats:
             seed = self.root / "seeds" / fmt.name
             fmt.build(seed)
-            self.originals[fmt.name] = fmt.load(seed, {"file": "", "kind": "none", "args": {}})
+            for resume in (False, True) if fmt.name.startswith("checkpoint") else (False,):
+                self.originals[self._key(fmt, resume)] = fmt.load(seed, {"file": "", "kind": "none", "args": {},
+                                                                         "resume": resume})
             self.sizes[fmt.name] = {rel: (seed / rel).stat().st_size for rel in fmt.files}
+
+    @staticmethod
+    def _key(fmt: Format, resume: Any) -> str:
+        return fmt.name + ("/resume" if resume else "")
 
     def run_case(self, fmt: Format, m: Mutation) -> Outcome:
         self.count += 1
@@ -321,8 +330,8 @@ class Harness:
             apply_mutation(fmt, case, m, self.root / "outside")
             watched = (self.root / "sentinel", self.root / "cwd", self.root / "seeds", self.root / "outside")
             before = _listing(*watched)
-            cls, reason = run_child(lambda: classify_in_process(fmt, case, m, self.originals[fmt.name]),
-                                    self.root / "cwd", self.limits)
+            original = self.originals[self._key(fmt, m.get("resume"))]
+            cls, reason = run_child(lambda: classify_in_process(fmt, case, m, original), self.root / "cwd", self.limits)
             after = _listing(*watched)
             if before != after:
                 changed = sorted(set(before) ^ set(after) | {p for p in before if before[p] != after.get(p)})
