@@ -8,6 +8,7 @@ Everything here runs on the NumPy engine (``visionbench.scratch``); torch is nev
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from visionbench.scratch.loop import SGD
 from visionbench.studies._study import Part, StudyRun
 
 __all__ = ["DOC", "DIVERGED_ABOVE", "gen_arti", "DigitData", "digit_data", "Fit", "fit", "SummedGradient",
-           "accuracy", "accuracies", "predict_labels", "seed_parts", "one_blas_thread", "mean_of", "fmt3",
-           "batches_text", "loss_figure", "boundary_figure", "image_grid_figure"]
+           "accuracy", "accuracies", "predict_labels", "seed_parts", "one_thread", "mean_of", "state_to_json",
+           "state_from_json", "fmt3", "batches_text", "loss_figure", "boundary_figure", "image_grid_figure"]
 
 #: How the DIY report is named in every study's header.
 DOC = "DIY report (003)"
@@ -175,12 +176,13 @@ def _seed_part(fn: Callable[[Part, int], None], seed: int, part: Part) -> None:
     fn(part, seed)
 
 
-def one_blas_thread(run: Callable[[StudyRun], None]) -> Callable[[StudyRun], None]:
-    """``run`` with BLAS limited to one thread: the DIY studies' matrices are small, and on a shared 2-core machine
-    more threads only added overhead (full-batch steps several times slower)."""
+def one_thread(run: Callable[[StudyRun], None]) -> Callable[[StudyRun], None]:
+    """``run`` with every native thread pool (BLAS, and OpenMP for k-means and t-SNE) at one thread: the DIY
+    studies' matrices are small, and on a shared 2-core machine more threads only added overhead (full-batch steps
+    several times slower)."""
     @functools.wraps(run)
     def limited(study: StudyRun) -> None:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1):
             run(study)
     return limited
 
@@ -211,9 +213,20 @@ def accuracies(net: Module, f: Fit, X_train: np.ndarray, y_train: np.ndarray, X_
 
 
 def mean_of(values: Sequence[float | None]) -> float | None:
-    """The mean of the values that are not None (None when there is none)."""
-    nums = [v for v in values if v is not None]
+    """The mean of the finite values (None when there is none: every run diverged or none ran)."""
+    nums = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(nums)) if nums else None
+
+
+def state_to_json(net: Module) -> dict[str, list[Any]]:
+    """A scratch network's weights as JSON lists (a part's saved data: the report needs no other file)."""
+    return {k: np.asarray(v).tolist() for k, v in net.state_dict().items()}
+
+
+def state_from_json(net: Module, state: dict[str, list[Any]]) -> Module:
+    """``net`` with the float64 weights of :func:`state_to_json` loaded; returns it."""
+    net.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in state.items()})
+    return net
 
 
 def fmt3(v: float | None) -> str:

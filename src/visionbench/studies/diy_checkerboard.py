@@ -46,9 +46,11 @@ from visionbench.studies._diy import (
     gen_arti,
     loss_figure,
     mean_of,
-    one_blas_thread,
+    one_thread,
     predict_labels,
     seed_parts,
+    state_from_json,
+    state_to_json,
 )
 from visionbench.studies._study import Part, Reference, Study, StudyRun
 
@@ -128,19 +130,10 @@ def _status(net: Module, f: Fit, X: np.ndarray, y: np.ndarray) -> str:
     return "learned" if accuracy(net, X, y) >= LEARNED else "near chance"
 
 
-def _state_to_json(net: Module) -> dict[str, list[Any]]:
-    return {k: np.asarray(v).tolist() for k, v in net.state_dict().items()}
-
-
-def _state_from_json(net: Module, state: dict[str, list[Any]]) -> Module:
-    net.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in state.items()})
-    return net
-
-
 def _grid_best(grid: dict[str, Any], seed: int) -> Module:
     """The grid's network at the best configuration (its initial weights if that run diverged before)."""
     net = four_layer(_model_rng(seed))
-    return _state_from_json(net, grid["best_state"]) if "best_state" in grid else net
+    return state_from_json(net, grid["best_state"]) if "best_state" in grid else net
 
 
 def _cell(it: int, nb: int) -> str:
@@ -196,7 +189,7 @@ def _heatmap_figure(iterations: Sequence[int], batches: Sequence[int],
     return fig
 
 
-@one_blas_thread
+@one_thread
 def _run(study: StudyRun) -> None:
     iterations, batches, best, lrs, widths = _settings(study.quick)
     seeds = study.seeds
@@ -215,7 +208,7 @@ def _run(study: StudyRun) -> None:
                 if epoch + 1 in iterations:
                     cells[_cell(epoch + 1, nb)] = [accuracy(net, Xtr, ytr), accuracy(net, Xte, yte)]
                 if (epoch + 1, nb) == best:
-                    out["best_state"] = _state_to_json(net)
+                    out["best_state"] = state_to_json(net)
 
             f = _train(net, Xtr, ytr, rng, epochs=longest, lr=LR, n_batches=nb, on_epoch=checkpoint)
             if nb == best[1]:

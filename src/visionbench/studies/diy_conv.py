@@ -42,7 +42,7 @@ from visionbench.studies._diy import (
     fmt3,
     loss_figure,
     mean_of,
-    one_blas_thread,
+    one_thread,
     seed_parts,
 )
 from visionbench.studies._diy_conv_nets import (
@@ -109,7 +109,7 @@ def _record(p: Part, prefix: str, r: dict[str, Any], *, where: str, seed: int, w
             label=f"training wall time, {what}")
 
 
-@one_blas_thread
+@one_thread
 def _run(study: StudyRun) -> None:
     div = QUICK_EPOCH_DIVISOR if study.quick else 1
     large_epochs = LARGE_EPOCHS_QUICK if study.quick else LARGE_EPOCHS

@@ -38,7 +38,7 @@ from visionbench.studies._diy import (
     fmt3,
     image_grid_figure,
     loss_figure,
-    one_blas_thread,
+    one_thread,
     predict_labels,
     seed_parts,
 )
@@ -123,7 +123,7 @@ def _mean(values: Sequence[float | None]) -> float | str | None:
     return float(np.mean(nums))
 
 
-@one_blas_thread
+@one_thread
 def _run(study: StudyRun) -> None:
     epochs = QUICK_EPOCHS if study.quick else EPOCHS
     first = study.seeds[0]

@@ -38,10 +38,11 @@ the report's numbers and registers the parts in order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
-from visionbench.studies._diy import DOC
-from visionbench.studies._study import Reference, Study, StudyRun
+from visionbench.studies._diy import DOC, one_thread, seed_parts
+from visionbench.studies._study import Part, Reference, Study, StudyRun
 from visionbench.studies.diy_autoencoder._parts_codes import autoencoder_part, clustering_part, tsne_part
 from visionbench.studies.diy_autoencoder._parts_uses import (
     classifier_lr_part,
@@ -78,24 +79,20 @@ REFERENCES = (
 )
 
 
+@one_thread
 def _run(study: StudyRun) -> None:
     """Register the parts in order: later parts read what earlier ones stored."""
-    for seed in study.seeds:
-        study.part(f"autoencoder-seed{seed}", partial(autoencoder_part, study, seed),
-                   title=f"Auto-encoder and reconstructions, seed {seed}")
-    for seed in study.seeds:
-        study.part(f"clustering-seed{seed}", partial(clustering_part, study, seed),
-                   title=f"k-means on pixels and on codes, seed {seed}")
+    def per_seed(name: str, fn: Callable[[StudyRun, int, Part], None], title: str) -> None:
+        seed_parts(study, (name, lambda p, seed: fn(study, seed, p), title))
+
+    per_seed("autoencoder", autoencoder_part, "Auto-encoder and reconstructions")
+    per_seed("clustering", clustering_part, "k-means on pixels and on codes")
     study.part("tsne", partial(tsne_part, study), title="t-SNE of pixels and codes")
-    for seed in study.seeds:
-        study.part(f"classifier-seed{seed}", partial(classifier_part, study, seed),
-                   title=f"Classifiers on the latent codes, seed {seed}")
+    per_seed("classifier", classifier_part, "Classifiers on the latent codes")
     study.part("classifier-lr", partial(classifier_lr_part, study),
                title="Latent classifiers against the learning rate")
     study.part("epochs", partial(epochs_part, study), title="Auto-encoder training length")
-    for seed in study.seeds:
-        study.part(f"denoising-seed{seed}", partial(denoising_part, study, seed),
-                   title=f"Denoising auto-encoder, seed {seed}")
+    per_seed("denoising", denoising_part, "Denoising auto-encoder")
     study.part("overview", partial(overview_part, study), title="Overview over seeds")
 
 

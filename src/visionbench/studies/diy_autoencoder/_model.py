@@ -4,12 +4,10 @@ reconstruction errors, cluster purity.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from visionbench.scratch import (
     AutoEncoder,
@@ -22,7 +20,7 @@ from visionbench.scratch import (
     Softmax,
     TanH,
 )
-from visionbench.studies._diy import DigitData, fit
+from visionbench.studies._diy import DigitData, fit, state_from_json
 
 # Auto-encoder training (the report gives no schedule): the course's plain SGD step on BCE summed over pixels.
 AE_LR, AE_BATCH, AE_EPOCHS, AE_EPOCHS_QUICK = 0.03, 32, 200, 30
@@ -91,14 +89,8 @@ def _new_ae(widths: Sequence[int], rng: np.random.Generator) -> AutoEncoder:
                                    dtype=np.float64)
 
 
-def _state_to_json(net: Module) -> dict[str, list[Any]]:
-    return {k: v.tolist() for k, v in net.state_dict().items()}
-
-
 def _ae_from_json(widths: Sequence[int], state: dict[str, Any]) -> AutoEncoder:
-    ae = _new_ae(widths, np.random.default_rng(0))
-    ae.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in state.items()})
-    return ae
+    return state_from_json(_new_ae(widths, np.random.default_rng(0)), state)
 
 
 def _train_ae(widths: Sequence[int], X: np.ndarray, rng: np.random.Generator, epochs: int,
@@ -146,9 +138,8 @@ def _train_classifier(kind: str, softmax: bool, Z: np.ndarray, y: np.ndarray, se
     from the same weights.
     """
     net = _classifier(kind, softmax, Z.shape[1], _rngs(seed, f"clf-{kind}"))
-    with threadpool_limits(1):
-        f = fit(net, CELogSoftmax(), Z, y, epochs=epochs, lr=lr, n_batches=CLF_BATCHES, shuffle=False,
-                rng=_rngs(seed, "clf-order"))
+    f = fit(net, CELogSoftmax(), Z, y, epochs=epochs, lr=lr, n_batches=CLF_BATCHES, shuffle=False,
+            rng=_rngs(seed, "clf-order"))
     return net, f.losses, f.diverged
 
 
@@ -208,7 +199,4 @@ def _classifier(kind: str, softmax: bool, d_in: int, rng: np.random.Generator) -
     return Sequential(*layers)
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    nums = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(nums)) if nums else None
 

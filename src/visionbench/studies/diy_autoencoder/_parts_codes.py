@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from visionbench.studies._diy import digit_data, loss_figure
+from visionbench.studies._diy import digit_data, loss_figure, state_to_json
 from visionbench.studies._study import Part, StudyRun
 from visionbench.studies.diy_autoencoder._figures import _mosaic_figure, _recon_figure, _tsne_figure
 from visionbench.studies.diy_autoencoder._model import (
@@ -30,7 +29,6 @@ from visionbench.studies.diy_autoencoder._model import (
     _purity,
     _reconstruct,
     _rngs,
-    _state_to_json,
     _train_ae,
     _where,
     _widths,
@@ -51,8 +49,7 @@ def autoencoder_part(study: StudyRun, seed: int, p: Part) -> None:
                f"between layers, a Sigmoid on the reconstruction, BCE summed over pixels.")
     p.note(f"Auto-encoder training (not given in the report): plain mini-batch SGD (the course's Optim step), "
            f"lr {AE_LR}, batch {AE_BATCH}, {epochs} epochs, float64, Xavier initialisation; pixels in [0, 1].")
-    with threadpool_limits(1):
-        ae, losses, diverged = _train_ae(widths, data.X_train, _rngs(seed, "ae"), epochs)
+    ae, losses, diverged = _train_ae(widths, data.X_train, _rngs(seed, "ae"), epochs)
     Rtr, Rte = _reconstruct(ae, data.X_train), _reconstruct(ae, data.X_test)
     if diverged or Rtr is None or Rte is None:
         p.note(f"Seed {seed}: the auto-encoder diverged; every number built on it is n/a.")
@@ -64,7 +61,7 @@ def autoencoder_part(study: StudyRun, seed: int, p: Part) -> None:
         p.value(f"recon_mse_{split}", _mse_per_pixel(X, R), unit="MSE per pixel", dataset=ds, seed=seed,
                 label=f"reconstruction MSE per pixel, {split}")
     p.data.update(seed=seed, widths=list(widths), diverged=Rte is None, losses=losses,
-                  state=None if Rte is None else _state_to_json(ae))
+                  state=None if Rte is None else state_to_json(ae))
     if seed != first:
         return
     p.figure(loss_figure({f"auto-encoder {_arch(widths)}": losses}, title="auto-encoder training loss",
@@ -101,18 +98,17 @@ def clustering_part(study: StudyRun, seed: int, p: Part) -> None:
         ae = _ae_from_json(saved["widths"], saved["state"])
         spaces["latent"] = ae.encode(data.X_train)
     results: dict[str, dict[str, Any]] = {}
-    with threadpool_limits(1):
-        for space, Z in spaces.items():
-            km = KMeans(K, n_init=N_INIT, random_state=seed).fit(Z)
-            rows = _purity(km.labels_, data.y_train)
-            results[space] = {
-                "silhouette": float(silhouette_score(Z, km.labels_)), "inertia": float(km.inertia_),
-                "rows": rows, "purity_mean": float(np.mean([r[3] for r in rows])),
-                "purity_std": float(np.std([r[3] for r in rows])),
-                "purity_overall": float(sum(r[1] * r[3] for r in rows) / len(Z)),
-                "ari": float(adjusted_rand_score(data.y_train, km.labels_)),
-                "majorities": len({r[2] for r in rows if r[1]}), "centers": km.cluster_centers_,
-                "labels": km.labels_}
+    for space, Z in spaces.items():
+        km = KMeans(K, n_init=N_INIT, random_state=seed).fit(Z)
+        rows = _purity(km.labels_, data.y_train)
+        results[space] = {
+            "silhouette": float(silhouette_score(Z, km.labels_)), "inertia": float(km.inertia_),
+            "rows": rows, "purity_mean": float(np.mean([r[3] for r in rows])),
+            "purity_std": float(np.std([r[3] for r in rows])),
+            "purity_overall": float(sum(r[1] * r[3] for r in rows) / len(Z)),
+            "ari": float(adjusted_rand_score(data.y_train, km.labels_)),
+            "majorities": len({r[2] for r in rows if r[1]}), "centers": km.cluster_centers_,
+            "labels": km.labels_}
     dims = {"raw": f"{data.X_train.shape[1]} pixels", "latent": f"{saved['widths'][-1]}-d codes"}
     for space in ("raw", "latent"):
         r = results.get(space, {})
@@ -219,13 +215,12 @@ def tsne_part(study: StudyRun, p: Part) -> None:
                                                                             saved["state"]).encode(X))
     ds = f"{data.name}, {len(idx):,} training images"
     panels = []
-    with threadpool_limits(1):
-        for space, (name, Z) in spaces.items():
-            E = TSNE(2, perplexity=30.0, init="pca", random_state=first,
-                     max_iter=500 if study.quick else 1000).fit_transform(Z)
-            panels.append((f"t-SNE of the {name}", E))
-            p.value(f"tsne_5nn_{space}", _knn_agreement(E, y), unit="accuracy", dataset=ds, seed=first,
-                    label=f"5-NN label agreement in the t-SNE map of the {name}")
+    for space, (name, Z) in spaces.items():
+        E = TSNE(2, perplexity=30.0, init="pca", random_state=first,
+                 max_iter=500 if study.quick else 1000).fit_transform(Z)
+        panels.append((f"t-SNE of the {name}", E))
+        p.value(f"tsne_5nn_{space}", _knn_agreement(E, y), unit="accuracy", dataset=ds, seed=first,
+                label=f"5-NN label agreement in the t-SNE map of the {name}")
     p.figure(_tsne_figure(panels, y), f"tsne-seed{first}",
              f"The report's Figures 5.6 (pixels, left) and 5.7 (latent codes, right): t-SNE maps (scikit-learn, "
              f"perplexity 30, PCA initialisation, random_state={first}) of {len(idx)} training images, coloured "

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from visionbench.studies._diy import accuracy, digit_data, loss_figure
+from visionbench.studies._diy import accuracy, digit_data, loss_figure, mean_of
 from visionbench.studies._study import Part, StudyRun
 from visionbench.studies.diy_autoencoder._figures import _epochs_figure, _mosaic_figure
 from visionbench.studies.diy_autoencoder._model import (
@@ -29,7 +28,6 @@ from visionbench.studies.diy_autoencoder._model import (
     _ae_epochs,
     _ae_from_json,
     _corrupt,
-    _mean,
     _mse_per_pixel,
     _other_clf_epochs,
     _purity,
@@ -164,21 +162,20 @@ def epochs_part(study: StudyRun, p: Part) -> None:
     checkpoints = EPOCH_CHECKPOINTS_QUICK if study.quick else EPOCH_CHECKPOINTS
     raw = study.data_of(f"clustering-seed{first}").get("raw", {})
     rows = []
-    with threadpool_limits(1):
-        for epoch, ae, diverged in _ae_checkpoints(widths, data.X_train, _rngs(first, "ae"), checkpoints):
-            R = None if diverged else _reconstruct(ae, data.X_test)
-            if R is None:
-                rows.append([epoch, None, None, None, None, None, None])
-                continue
-            Ztr, Zte = ae.encode(data.X_train), ae.encode(data.X_test)
-            km = KMeans(K, n_init=N_INIT, random_state=first).fit(Ztr)
-            pur = float(np.mean([r[3] for r in _purity(km.labels_, data.y_train)]))
-            accs = []
-            for softmax in (True, False):
-                net, _, div = _train_classifier("tanh", softmax, Ztr, data.y_train, first, epochs=other_epochs)
-                accs.append(None if div else accuracy(net, Zte, data.y_test))
-            rows.append([epoch, _mse_per_pixel(data.X_test, R), float(silhouette_score(Ztr, km.labels_)), pur,
-                         float(adjusted_rand_score(data.y_train, km.labels_)), *accs])
+    for epoch, ae, diverged in _ae_checkpoints(widths, data.X_train, _rngs(first, "ae"), checkpoints):
+        R = None if diverged else _reconstruct(ae, data.X_test)
+        if R is None:
+            rows.append([epoch, None, None, None, None, None, None])
+            continue
+        Ztr, Zte = ae.encode(data.X_train), ae.encode(data.X_test)
+        km = KMeans(K, n_init=N_INIT, random_state=first).fit(Ztr)
+        pur = float(np.mean([r[3] for r in _purity(km.labels_, data.y_train)]))
+        accs = []
+        for softmax in (True, False):
+            net, _, div = _train_classifier("tanh", softmax, Ztr, data.y_train, first, epochs=other_epochs)
+            accs.append(None if div else accuracy(net, Zte, data.y_test))
+        rows.append([epoch, _mse_per_pixel(data.X_test, R), float(silhouette_score(Ztr, km.labels_)), pur,
+                     float(adjusted_rand_score(data.y_train, km.labels_)), *accs])
     p.data["rows"] = rows
     done = [r for r in rows if r[1] is not None]
     if len(done) >= 2:
@@ -213,9 +210,8 @@ def denoising_part(study: StudyRun, seed: int, p: Part) -> None:
     ds = _where(data, "noisy")
     rows, shown = [], {}
     for noise, what in NOISES.items():
-        with threadpool_limits(1):
-            dae, losses, diverged = _train_ae(widths, data.X_train, _rngs(seed, f"dae-{noise}"), epochs,
-                                              noise=noise)
+        dae, losses, diverged = _train_ae(widths, data.X_train, _rngs(seed, f"dae-{noise}"), epochs,
+                                          noise=noise)
         Xn = _corrupt(data.X_test, noise, _rngs(seed, f"test-{noise}"))
         R_dae = None if diverged else _reconstruct(dae, Xn)
         R_plain = None if plain is None else _reconstruct(plain, Xn)
@@ -276,14 +272,14 @@ def overview_part(study: StudyRun, p: Part) -> None:
                                    ("mean purity, codes", "latent", "purity_mean", 0.510),
                                    ("adjusted Rand index, pixels", "raw", "ari", None),
                                    ("adjusted Rand index, codes", "latent", "ari", None)):
-        rows.append([label, _mean([c.get(space, {}).get(key) for c in cl]), ref])
+        rows.append([label, mean_of([c.get(space, {}).get(key) for c in cl]), ref])
     for label, key, split, ref in (("TanH + Softmax, train", "latent_clf_tanh", "train", 0.647),
                                    ("TanH + Softmax, test", "latent_clf_tanh", "test", 0.634),
                                    ("ReLU + Softmax, train", "latent_clf_relu", "train", 0.489),
                                    ("ReLU + Softmax, test", "latent_clf_relu", "test", 0.515),
                                    ("TanH on logits, test", "latent_clf_tanh_logits", "test", None),
                                    ("ReLU on logits, test", "latent_clf_relu_logits", "test", None)):
-        rows.append([f"classifier on codes, {label}", _mean([c.get(key, {}).get(split) for c in cf]), ref])
+        rows.append([f"classifier on codes, {label}", mean_of([c.get(key, {}).get(split) for c in cf]), ref])
     p.table("The report's comparisons, ours averaged over seeds", ["quantity", "ours (mean)", "report"], rows,
             f"Seeds {', '.join(map(str, seeds))}. The report's conclusions: pixels cluster better than codes by "
             f"purity, codes better by silhouette; TanH beats ReLU on the codes.")
