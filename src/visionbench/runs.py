@@ -355,7 +355,8 @@ def _probe_write(folder: Path) -> None:
 
 def check_writable(folder: str | os.PathLike[str], option: str = "--output-dir") -> None:
     """Raise a one-line :class:`RunError` unless files can be written in ``folder`` (or, if it does not exist yet,
-    in its nearest existing parent, where it would be created). Nothing is created."""
+    in its nearest existing parent, where it would be created). Nothing is created. ``option`` names what the user
+    gave: ``--output-dir`` (the fix: another folder) or ``--resume`` (the fix: resume a copy)."""
     folder = Path(folder)
     existing = folder
     while not existing.exists() and existing != existing.parent:
@@ -366,8 +367,9 @@ def check_writable(folder: str | os.PathLike[str], option: str = "--output-dir")
         _probe_write(existing)
     except OSError as exc:
         why = exc.strerror or str(exc)
-        raise RunError(f"{option} {folder}: cannot write in {existing} ({why}); "
-                       f"{_WRITE_FIX.get(exc.errno, _WRITE_FIX[errno.EACCES])}") from None
+        fix = (_WRITE_FIX.get(exc.errno, _WRITE_FIX[errno.EACCES]) if option != "--resume" else
+               "copy the folder somewhere writable and resume the copy")
+        raise RunError(f"{option} {folder}: cannot write in {existing} ({why}); {fix}") from None
 
 
 @dataclass

@@ -207,6 +207,13 @@ def test_a_read_only_output_folder_is_one_line_before_any_data_is_read(tiny_cfg,
     with pytest.raises(RunError, match="a-file is a file, not a folder; choose another output folder"):
         train(tiny_cfg(output_dir=str(tmp_path / "a-file" / "runs")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    monkeypatch.undo()
+    done = train(tiny_cfg(epochs=1))
+    monkeypatch.setattr(runs, "_probe_write", read_only)
+    with pytest.raises(RunError) as err:
+        train(None, resume=done.run_dir)
+    assert str(err.value) == (f"--resume {done.run_dir}: cannot write in {done.run_dir} (Read-only file system); "
+                              "copy the folder somewhere writable and resume the copy")
 
 
 def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(tiny_cfg):
