@@ -10,7 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from visionbench.scratch import SGD, Linear, MSELoss
-from visionbench.studies._diy import DIVERGED_ABOVE, fit, one_blas_thread, seed_parts
+from visionbench.studies._diy import DIVERGED_ABOVE, fit, one_thread, seed_parts
 from visionbench.studies._runner import run_study
 
 
@@ -89,14 +89,20 @@ def test_seed_parts_names_orders_and_binds_each_seed():
     assert other.calls == [("x-seed9", "X, seed 9")]
 
 
-def test_one_blas_thread_limits_blas_to_one_thread():
-    inside: list[list[int]] = []
+def test_one_thread_limits_every_native_pool_to_one_thread():
+    inside: list[dict[str, list[int]]] = []
 
-    @one_blas_thread
+    @one_thread
     def run(study):
-        inside.append([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"])
+        pools: dict[str, list[int]] = {}
+        for lib in threadpool_info():
+            pools.setdefault(lib["user_api"], []).append(lib["num_threads"])
+        inside.append(pools)
         return study
+
+    import sklearn.cluster  # noqa: F401 - loads scikit-learn's OpenMP runtime, which k-means and t-SNE use
 
     assert run.__name__ == "run"
     run(None)
-    assert inside[0] and all(n == 1 for n in inside[0])
+    assert inside[0]["blas"] and inside[0]["openmp"]
+    assert all(n == 1 for pool in inside[0].values() for n in pool), inside[0]
