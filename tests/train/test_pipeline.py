@@ -230,5 +230,5 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(ti
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     # With history but no checkpoint the run cannot be replayed: one line, nothing overwritten.
     (cut.run_dir / "checkpoints" / "last.pt").unlink()
-    with pytest.raises(RunError, match="nothing to resume, no checkpoint last.pt"):
+    with pytest.raises(RunError, match="nothing to resume from: no checkpoint last.pt, though the run has trained"):
         train(None, resume=cut.run_dir)

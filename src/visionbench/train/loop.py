@@ -189,8 +189,8 @@ def _resume_point(session: Session, run_dir: Path) -> tuple[int, list[dict[str, 
             log.info("run %s: no checkpoint yet, starting from the initial weights", run_dir.name)
             session.backend.save(last, {"epoch": 0, "best": _no_best(session), "history": []})
             return 1, [], _no_best(session)
-        raise RunError(f"--resume {run_dir}: nothing to resume, no checkpoint {last.name} (the run stopped "
-                       f"before its first checkpoint was written); start a new run")
+        raise RunError(f"--resume {run_dir}: nothing to resume from: no checkpoint {last.name}, though the run has "
+                       f"trained (it has a history or a best checkpoint); start a new run")
     meta = session.backend.load(last)
     missing = [k for k in ("epoch", "history", "best") if k not in meta]
     missing += [] if missing or session.task.monitor in meta["best"] else [f"best.{session.task.monitor}"]
