@@ -152,6 +152,14 @@ def _edit(doc: dict[str, Any], case: str) -> Any:
         doc["images"].insert(0, {"id": 2, "file_name": "1.png", "width": 16, "height": 16})
     elif case == "not-an-image":
         doc["images"][0]["file_name"] = "junk.png"
+    elif case == "category-true":
+        doc["annotations"][0]["category_id"] = True
+    elif case == "image-id-float":
+        doc["annotations"][0]["image_id"] = 1.0
+    elif case == "file-name-climbs":
+        doc["images"][0]["file_name"] = "../1.png"
+    elif case == "file-name-absolute":
+        doc["images"][0]["file_name"] = "/etc/1.png"
     elif case == "size-mismatch":
         doc["images"][0]["width"] = 20
     elif case == "outside-actual-size":
@@ -179,6 +187,11 @@ BAD_CASES = {
     "missing-image-file": "nope.png does not exist",
     "not-an-image": "junk.png is not a readable image",
     "size-mismatch": "says 20x16 but .*1.png is 16x16",
+    # found by benchmarks/fuzz.py: true matched category id 1; file names could point anywhere on the disk
+    "category-true": "annotations\\[0\\] has category_id True, not an integer",
+    "image-id-float": "annotations\\[0\\] has image_id 1.0, not an integer",
+    "file-name-climbs": "file_name '../1.png', which leaves the images folder",
+    "file-name-absolute": "file_name '/etc/1.png', which leaves the images folder",
     "outside-actual-size": "outside its 16x16 image",
 }
 

@@ -28,7 +28,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -120,6 +120,12 @@ def _require(path: Path, item: dict[str, Any], where: str, keys: Sequence[str]) 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _leaves_folder(name: str) -> bool:
+    """True for a file name that is absolute (POSIX or Windows) or climbs out with ``..``."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":")
 
 
 def _ids(path: Path, items: list[dict[str, Any]], kind: str, singular: str) -> dict[int, int]:
@@ -223,11 +229,17 @@ def read_coco_split(
         _require(path, img, f"images[{n}]", ("id", "file_name"))
         if not isinstance(img["file_name"], str) or not img["file_name"]:
             raise _fail(path, f"images[{n}] has file_name {img['file_name']!r}, not a file name")
+        if _leaves_folder(img["file_name"]):  # a hostile file would make us read any image on the disk
+            raise _fail(path, f"images[{n}] has file_name {img['file_name']!r}, which leaves the images folder "
+                              "(absolute, or with ..)")
         for key in ("width", "height"):
             if key in img and (not _is_int(img[key]) or img[key] <= 0):
                 raise _fail(path, f"images[{n}] has {key} {img[key]!r}, not a positive integer")
     for n, ann in enumerate(annotations):
         _require(path, ann, f"annotations[{n}]", ("id", "image_id", "category_id", "bbox"))
+        for key in ("image_id", "category_id"):  # true would match id 1, 2.0 would match id 2
+            if not _is_int(ann[key]):
+                raise _fail(path, f"annotations[{n}] has {key} {ann[key]!r}, not an integer")
     category_ids, classes = _categories(path, doc)
     label_of = {cid: k for k, cid in enumerate(category_ids)}
     image_pos = _ids(path, images, "images", "image")
