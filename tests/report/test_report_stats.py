@@ -117,3 +117,12 @@ def test_single_run_summary_has_no_interval(tmp_path: Path, fake_run: FakeRun) -
     (agg,) = report["summary"]
     assert agg["n_seeds"] == 1 and agg["test_accuracy_ci_low"] is None and agg["test_accuracy_ci_high"] is None
     assert "Paired differences" not in report["markdown"]
+
+
+def test_mean_std_text_for_study_tables():
+    from visionbench.report.tables import mean_std_text
+
+    assert mean_std_text([0.5, 0.7]) == "0.600 ± 0.141"
+    assert mean_std_text([0.5, None, float("nan")], missing="diverged") == "0.500 (2 diverged)"
+    assert mean_std_text([0.5, None]) == "0.500" and mean_std_text([None, float("inf")]) is None
+    assert mean_std_text([1234.56, 1234.56], 1) == "1234.6 ± 0.0" and mean_std_text([True, 2.0]) == "2.000"

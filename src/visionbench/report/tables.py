@@ -38,6 +38,7 @@ __all__ = [
     "runs_cell",
     "summary_columns",
     "dash_notes",
+    "mean_std_text",
     "summary_header",
     "summary_markdown_table",
     "TABLE_COLUMNS",
@@ -277,6 +278,19 @@ def format_cell(mean: float | None, std: float | None, scale: float = 1.0, decim
         if decimals is None:  # give the std the same number of decimals as the mean
             std_decimals = len(text.split(".")[1]) if "." in text else 0
         text += f" ± {_fmt(std * scale, std_decimals)}"
+    return text
+
+
+def mean_std_text(values: Sequence[Any], decimals: int = 3, missing: str = "") -> str | None:
+    """``"0.600 ± 0.141"`` over the finite numbers of ``values`` (one: ``"0.600"``; none: None), for tables made
+    outside a comparison (studies). With ``missing`` (e.g. ``"diverged"``), ``" (k diverged)"`` counts the rest."""
+    nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    if not nums:
+        return None
+    st = mean_std_ci(nums)
+    text = format_cell(st["mean"], st["std"], decimals=decimals)
+    if missing and len(nums) < len(values):
+        text += f" ({len(values) - len(nums)} {missing})"
     return text
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from visionbench.report.tables import mean_std_text as mean_std
 from visionbench.runs import Run
-from visionbench.studies._lab2_runs import mean_std, metric, record_run, runs_of, train_run
+from visionbench.studies._lab2_runs import metric, record_run, runs_of, train_run
 from visionbench.studies._study import Part, StudyRun
 
 __all__ = ["attention_part", "detector_part", "summary_part", "DETECTOR_KEY"]

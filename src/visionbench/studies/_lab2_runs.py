@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from visionbench.runs import Run, atomic_write_bytes, checkpoint_path, read_run,
 from visionbench.studies._study import Part, StudyRun
 
 __all__ = ["RUNS", "train_run", "record_run", "export_source", "head_free_weights", "parse_user_weights", "metric",
-           "mean_std", "rel", "runs_of"]
+           "rel", "runs_of"]
 
 RUNS = "runs"
 #: Where the pre-training data (an image folder) and the pre-trained weights go, inside the study directory.
@@ -165,16 +165,6 @@ def metric(run: Run | None, key: str) -> Any:
     if run is None or run.status != "completed":
         return None
     return (run.results or {}).get(key)
-
-
-def mean_std(values: Sequence[Any], digits: int = 3) -> str | float | None:
-    """``"m ± s"`` over the finite values (one: the value itself; none: None)."""
-    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)]
-    if not nums:
-        return None
-    if len(nums) == 1:
-        return nums[0]
-    return f"{np.mean(nums):.{digits}f} ± {np.std(nums, ddof=1):.{digits}f}"
 
 
 def rel(study: StudyRun, run: Run) -> str:

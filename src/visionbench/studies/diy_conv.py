@@ -32,9 +32,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from matplotlib.figure import Figure
 
+from visionbench.report.tables import mean_std_text
 from visionbench.studies._diy import (
     DOC,
     batches_text,
@@ -84,15 +84,7 @@ SWEEP_QUICK = {"batch": (32, 128), "lr": (0.1,), "epochs": (2, 5)}
 
 def _pm(values: Sequence[float | None], digits: int = 3) -> str | None:
     """``mean ± std`` over seeds as text (None when every seed diverged; std only with two values or more)."""
-    nums = [v for v in values if v is not None]
-    if not nums:
-        return None
-    text = f"{np.mean(nums):.{digits}f}"
-    if len(nums) > 1:
-        text += f" ± {np.std(nums, ddof=1):.{digits}f}"
-    if len(nums) < len(values):
-        text += f" ({len(values) - len(nums)} diverged)"
-    return text
+    return mean_std_text(values, digits, missing="diverged")
 
 
 def _record(p: Part, prefix: str, r: dict[str, Any], *, where: str, seed: int, what: str,
