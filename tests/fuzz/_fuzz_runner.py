@@ -225,6 +225,9 @@ def run_child(fn: Callable[[], tuple[str, str]], cwd: Path, limits: Limits) -> t
     if pid == 0:  # the child: never returns
         code = 0
         try:
+            import faulthandler
+
+            faulthandler.disable()  # a crash is reported through the pipe, not as a dump on the parent's terminal
             os.close(read_fd)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
             null = os.open(os.devnull, os.O_WRONLY)
@@ -352,11 +355,12 @@ class Harness:
         outcomes: list[Outcome] = []
         for n, fmt in enumerate(self.formats):  # the formats share the cases evenly
             quota = cases // len(self.formats) + (n < cases % len(self.formats))
-            outcomes += self._run_format(fmt, quota, seed, on_case)
+            outcomes += self.run_format(fmt, quota, seed, on_case)
         return outcomes
 
-    def _run_format(self, fmt: Format, quota: int, seed: int,
-                    on_case: Callable[[Outcome], None] | None) -> list[Outcome]:
+    def run_format(self, fmt: Format, quota: int, seed: int = 0,
+                   on_case: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """``quota`` cases of one format."""
         strategy = mutation_strategy(fmt, self.sizes[fmt.name])
         outcomes: list[Outcome] = []
 
