@@ -305,3 +305,21 @@ def test_a_run_being_trained_is_never_touched_by_compare_or_counted_by_report(tm
     assert [f for f in files if f[0].parts[0] == "runs"] == [f for f in before if f[0].parts[0] == "runs"]
     run_comparison(cc, resume=out)  # the process "ended" without results: now it is resumed
     assert jobs == [("resume", "scratch_linear-seed1")]
+
+
+def test_a_run_that_crashes_while_training_is_recorded_as_failed_in_its_own_folder(tmp_path, monkeypatch):
+    from visionbench.train import backends
+
+    def crash(self, x, y):
+        raise RuntimeError("a bug in a training step")
+
+    monkeypatch.setattr(backends.TorchBackend, "train_step", crash)
+    cc = CompareConfig(dataset="digits", models=["mlp_small"], seeds=[0], epochs=1, output_dir=str(tmp_path),
+                       name="cmp", isolate=False, train_overrides=TINY)
+    (result,) = run_comparison(cc).runs
+    assert result.status == "failed" and result.message == "RuntimeError: a bug in a training step"
+    runs_dir = tmp_path / "cmp" / "runs"
+    assert [p.name for p in runs_dir.iterdir()] == ["mlp_small-seed0"]  # not a second folder for the failure
+    run = read_run(runs_dir / "mlp_small-seed0")
+    assert run.status == "failed" and run.config.get("engine") == "torch"  # the config train wrote, not the job's
+    assert (run.path / "failure.log").is_file()
