@@ -224,3 +224,23 @@ def test_missing_folder_and_folder_without_annotations(tmp_path: Path) -> None:
         load_coco_dataset(tmp_path / "nowhere")
     with pytest.raises(DataError, match="no annotations/instances_<split>.json"):
         read_coco(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["bomb", "memory"])
+def test_hostile_image_is_one_line(damage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # found by benchmarks/fuzz.py: a PNG claiming 65536x65536 pixels (Pillow's DecompressionBombError) and a chunk
+    # length asking for gigabytes (MemoryError under a memory limit) escaped the COCO reader as tracebacks
+    from _data_formats import png_claiming
+
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "1.png")
+    if damage == "bomb":
+        (tmp_path / "1.png").write_bytes(png_claiming(65536, 65536))
+    else:
+        def no_memory(*args: Any, **kwargs: Any) -> Any:
+            raise MemoryError
+
+        monkeypatch.setattr(Image.Image, "convert", no_memory)
+    (tmp_path / "instances_x.json").write_text(json.dumps(_good_doc()))
+    with pytest.raises(DataError, match="1.png is not a readable image") as info:
+        read_coco(tmp_path / "instances_x.json")
+    assert "\n" not in str(info.value)

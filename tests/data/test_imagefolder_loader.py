@@ -113,3 +113,19 @@ def test_decompression_bomb_png_is_one_line(tmp_path: Path, where: str) -> None:
     with pytest.raises(DataError, match="cannot decode image") as err:
         load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)
     assert str(bomb) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_memory_error_while_decoding_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # found by benchmarks/fuzz.py: a corrupt PNG chunk length makes Pillow ask for gigabytes; under a memory limit
+    # that MemoryError escaped as a traceback
+    from PIL import Image
+
+    write_image_tree(tmp_path / "pets")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "convert", no_memory)
+    with pytest.raises(DataError, match="cannot decode image") as err:
+        load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)
+    assert "\n" not in str(err.value) and "pets" in str(err.value)

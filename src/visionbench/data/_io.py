@@ -13,7 +13,15 @@ import numpy as np
 
 from visionbench.errors import DataError
 
-__all__ = ["read_bytes", "read_capped", "check_labels", "one_line"]
+__all__ = ["read_bytes", "read_capped", "check_labels", "one_line", "image_errors"]
+
+
+def image_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises on a damaged or hostile image file: I/O and format errors, a decompression bomb, and a
+    MemoryError when a corrupt chunk length asks for gigabytes (under a memory limit)."""
+    from PIL import Image
+
+    return (OSError, ValueError, SyntaxError, MemoryError, Image.DecompressionBombError)
 
 
 def one_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from visionbench.data._base import Dataset, DatasetStatus, Split
-from visionbench.data._io import one_line
+from visionbench.data._io import image_errors, one_line
 from visionbench.data.splits import stratified_indices
 from visionbench.errors import ConfigError, DataError
 
@@ -46,7 +46,7 @@ def decode_image(path: str | Path, mode: Mode, size: int) -> np.ndarray:
             img = img.convert(mode)
             img = ImageOps.fit(img, (size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(img, np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except image_errors() as exc:
         raise DataError(f"{path}: cannot decode image ({one_line(exc)}); delete or replace the file") from exc
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W) from (H, W) or (H, W, C)
 
@@ -164,7 +164,7 @@ def _mode_of(paths: list[Path]) -> Mode:
             with Image.open(p) as img:
                 if img.mode not in _GREY_MODES:
                     return "RGB"
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except image_errors() as exc:
             raise DataError(f"{p}: cannot decode image ({one_line(exc)}); delete or replace the file") from exc
     return "L"
 
