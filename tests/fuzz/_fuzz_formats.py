@@ -294,7 +294,7 @@ _PICKLE_EDITS = ("label-range", "label-fraction", "label-count", "data-float", "
                  "data-list", "no-labels", "a-list", "meta-names", "label-strings", "hostile")
 
 
-class _Hostile:
+class Hostile:
     """A pickle whose loading would create ``marker`` (it must never run)."""
 
     def __init__(self, marker: str) -> None:
@@ -307,7 +307,7 @@ class _Hostile:
 def _pickle_edit(raw: bytes, kind: str, marker: str) -> bytes:
     obj = pickle.loads(raw, encoding="latin1")
     if kind == "hostile":
-        obj["data"] = _Hostile(marker)
+        obj["data"] = Hostile(marker)
     elif kind == "a-list":
         obj = [obj]
     elif kind == "meta-names" and "label_names" in obj:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from _data_formats import png_claiming, write_image_tree  # noqa: I001
-from _fuzz_formats import Format, Mutation, Snapshot, _dataset
+from _fuzz_formats import Format, Hostile, Mutation, Snapshot, _dataset
 from hypothesis import strategies as st
 
 # ----------------------------------------------------------------------------------------------------- ImageFolder
@@ -274,7 +274,7 @@ def _checkpoint_edit(model: str, suffix: str) -> Callable[[Path, Any], None]:
             state = torch.load(path, weights_only=True)
             first = sorted(state["model"])[0]
             edits = {
-                "hostile": lambda: state.update(meta=_Marker(marker)),
+                "hostile": lambda: state.update(meta=Hostile(marker)),
                 "a-list": lambda: None,
                 "model-list": lambda: state.update(model=list(state["model"].values())),
                 "int-keys": lambda: state.update(model=dict(enumerate(state["model"].values()))),
@@ -309,14 +309,6 @@ def _checkpoint_edit(model: str, suffix: str) -> Callable[[Path, Any], None]:
         path.write_bytes(buf.getvalue())
 
     return apply
-
-
-class _Marker:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (open, (self.marker, "w"))
 
 
 def _checkpoint_format(model: str, suffix: str) -> Format:

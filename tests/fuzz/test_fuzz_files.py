@@ -3,7 +3,8 @@ gzip; the course's USPS txt; CIFAR python batches; .pt and .npz checkpoints) by 
 insertions and overwrites, and every outcome must be either a load or one clean error line naming the file: never
 another exception, never a silently accepted change of the data (a load must give the original arrays back).
 
-The long run with many more cases per format is ``benchmarks/fuzz.py`` (to come); this sample keeps the suite fast.
+The long run over every format, each case in a child process with a memory limit and a timeout, is
+``benchmarks/fuzz.py`` (its in-suite sample is test_fuzz_bench.py); this in-process sample keeps the suite fast.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import shutil
-import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from visionbench.errors import DataError, RunError
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+from _data_formats import idx_bytes  # noqa: E402
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -57,10 +61,6 @@ def _one_line(exc: Exception, path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------------- IDX
 
-def _idx(array: np.ndarray) -> bytes:
-    return struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
 IMAGES = np.random.default_rng(0).integers(0, 256, (6, 4, 4), dtype=np.uint8)
 
 
@@ -70,7 +70,7 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (6, 4, 4), dtype=np.uint8)
 def test_idx(tmp_path: Path, gz: bool, data: st.DataObject) -> None:
     from visionbench.data.idx import read_idx
 
-    good = _idx(IMAGES)
+    good = idx_bytes(IMAGES)
     good = gzip.compress(good, mtime=0) if gz else good
     bad = mutate(good, data.draw(mutations(len(good))))
     path = tmp_path / ("x-images-idx3-ubyte" + (".gz" if gz else ""))
