@@ -65,7 +65,8 @@ METRICS = [
 ]
 
 RUN_COLUMNS = [
-    "model", "dataset", "seed", "status", "engine", "epochs", "best_epoch", *METRICS, "budget", "message", "path"
+    "model", "dataset", "seed", "status", "engine", "epochs", "best_epoch", *METRICS, "budget", "steps_per_epoch",
+    "message", "path",
 ]
 
 # Metrics whose summary also has a 95 % Student-t interval (``<name>_ci_low``, ``<name>_ci_high``), clipped to [0, 1].
@@ -143,6 +144,7 @@ def _row(run: Run) -> dict[str, Any]:
     if row["epochs_completed"] is None and run.history:
         row["epochs_completed"] = len(run.history)
     row["budget"] = _budget(cfg, row["epochs"])
+    row["steps_per_epoch"] = _number((cfg.get("budget") or {}).get("steps_per_epoch"))
     message = res.get("message") or res.get("error")
     row["message"] = str(message).splitlines()[0] if message else None
     row["path"] = str(run.path)

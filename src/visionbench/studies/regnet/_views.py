@@ -73,8 +73,6 @@ def _pct_error(accuracy: Any) -> float | None:
 
 
 def _facts(rows: Sequence[dict[str, Any]], comparison: Path, root: Path) -> dict[str, Any]:
-    from visionbench.runs import read_run
-
     models: dict[str, Any] = {}
     failed: list[str] = []
     for row in rows:
@@ -87,7 +85,7 @@ def _facts(rows: Sequence[dict[str, Any]], comparison: Path, root: Path) -> dict
         entry = models.setdefault(row["model"], {"params": row["params_total"], "seeds": {},
                                                  "mflops": None if row["flops_per_image"] is None
                                                  else row["flops_per_image"] / 1e6})
-        per_epoch = (read_run(row["path"]).config.get("budget") or {}).get("steps_per_epoch")
+        per_epoch = row["steps_per_epoch"]
         steps = row["steps_completed"]
         entry["seeds"][str(row["seed"])] = {
             "error": _pct_error(row["test_accuracy"]), "top5_error": _pct_error(row["test_top5_accuracy"]),
