@@ -53,12 +53,12 @@ def _npz_bytes(**arrays) -> bytes:
 
 def _pt_cases(good: bytes, marker) -> dict[str, bytes]:
     state = torch.load(io.BytesIO(good), weights_only=True)
-    flipped = bytearray(good)  # one bit of a weight: inside the first tensor's data (the zip member data/0)
+    # One bit of a weight (the first tensor, zip member data/0), and one of the optimizer state (the last tensor:
+    # found by benchmarks/fuzz.py, it loaded on resume as other Adam moments, the digest covering only the weights).
     with zipfile.ZipFile(io.BytesIO(good)) as archive:
-        item = next(i for i in archive.infolist() if i.filename.endswith("/data/0"))
-    name_len = int.from_bytes(good[item.header_offset + 26 : item.header_offset + 28], "little")
-    extra_len = int.from_bytes(good[item.header_offset + 28 : item.header_offset + 30], "little")
-    flipped[item.header_offset + 30 + name_len + extra_len + 5] ^= 0x01
+        tensors = sorted((i for i in archive.infolist() if "/data/" in i.filename and i.filename[-1].isdigit()),
+                         key=lambda i: int(i.filename.rsplit("/", 1)[1]))
+    flipped, flipped_optimizer = _flip_in(good, tensors[0], 5), _flip_in(good, tensors[-1], tensors[-1].file_size // 2)
     return {
         "empty": b"",
         "truncated": good[: len(good) // 3],
@@ -74,8 +74,18 @@ def _pt_cases(good: bytes, marker) -> dict[str, bytes]:
         "meta without best": _torch_bytes({**state, "meta": json.dumps({"epoch": 1, "history": []})}),
         "no optimizer": _torch_bytes({"model": state["model"], "meta": state["meta"]}),
         "other shapes": _torch_bytes({**state, "model": {k: torch.zeros(3, 3) for k in state["model"]}}),
-        "bit flip": bytes(flipped),
+        "bit flip": flipped,
+        "bit flip in the optimizer state": flipped_optimizer,
     }
+
+
+def _flip_in(data: bytes, item: zipfile.ZipInfo, offset: int) -> bytes:
+    """``data`` with one bit flipped ``offset`` bytes into the stored data of the zip member ``item``."""
+    out = bytearray(data)
+    name_len = int.from_bytes(data[item.header_offset + 26 : item.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[item.header_offset + 28 : item.header_offset + 30], "little")
+    out[item.header_offset + 30 + name_len + extra_len + offset] ^= 0x01
+    return bytes(out)
 
 
 def _npz_cases(good: bytes, path) -> dict[str, bytes]:

@@ -193,6 +193,7 @@ class TorchBackend(Backend):
         atomic_write_bytes(path, buf.getvalue())
 
     def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
+        _check_crcs(path)
         try:  # weights_only: tensors and containers only, no code runs from the file
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unpickling refusals, zip and I/O errors of a damaged file
@@ -403,6 +404,24 @@ def _digest(state: dict[str, Any]) -> str:
 
 
 _FIX = "delete it to resume from the other checkpoint of the run, or start a new run"
+
+
+def _check_crcs(path: Path) -> None:
+    """Check every member of a zip-format torch file against its CRC-32: torch.load does not, so a flipped bit in
+    the optimizer state or the meta (which the weights' digest does not cover) would load as other values."""
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip at all: torch.load gives the error
+    try:
+        with archive:
+            bad = archive.testzip()
+    except Exception as exc:  # noqa: BLE001 - damaged headers or streams raise zipfile, zlib and value errors
+        raise _unreadable(path, exc) from None
+    if bad is not None:
+        raise _unreadable(path, f"member {bad} fails its CRC check: the file is damaged")
 
 
 def _unreadable(path: Path, why: object) -> RunError:
