@@ -50,26 +50,20 @@ def _latest(runs_dir: Path, name: str) -> Run | None:
 def train_run(study: StudyRun, name: str, cfg: Any) -> Run:
     """Train ``cfg`` (a :class:`~visionbench.train.TrainConfig`) into ``<study>/runs/<name>`` and read it back.
 
-    A completed run of that name is returned as it is; an interrupted one is resumed; a failed or diverged one is
-    kept and a new run is made beside it. A run that fails is returned with status ``failed`` and its reason.
+    As in a comparison (:func:`~visionbench.studies.compare.run_once`): a completed run of that name is returned as
+    it is, a stopped or killed one is resumed, a failed or diverged one moves to ``<study>/retired/`` and the run is
+    made again. A run that fails is returned with status ``failed`` and its reason.
     """
-    from visionbench.studies.compare import train_job
+    from visionbench.studies.compare import run_once
 
     runs_dir = study.out_dir / RUNS
-    prior = _latest(runs_dir, name)
-    if prior is not None and prior.status == "completed":
-        return prior
-    if prior is not None and prior.status == "interrupted":
-        job: dict[str, Any] = {"resume": str(prior.path), "quiet": study.quiet}
-    else:
-        cfg = dataclasses.replace(cfg, output_dir=str(runs_dir), run_name=name, quiet=study.quiet,
-                                  data_dir=cfg.data_dir or study.data_dir)
-        job = {"config": cfg.to_dict()}
+    cfg = dataclasses.replace(cfg, output_dir=str(runs_dir), run_name=name, quiet=study.quiet,
+                              data_dir=cfg.data_dir or study.data_dir)
     # A worker process per run (its own time, memory and crash), as in a comparison; the quick study stays here.
-    result = train_job(job, isolate=not study.quick)
-    if result.status == "interrupted":
+    result = run_once(_latest(runs_dir, name), cfg, study.out_dir, quiet=study.quiet, isolate=not study.quick)
+    if not isinstance(result, Path) and result.status == "interrupted":
         raise KeyboardInterrupt(f"run {name} interrupted")
-    return read_run(result.run_dir)
+    return read_run(result if isinstance(result, Path) else result.run_dir)
 
 
 def record_run(p: Part, study: StudyRun, key: str, label: str, seed: int, run: Run, dataset: str) -> None:

@@ -163,9 +163,7 @@ def _existing_runs(runs_dir: Path) -> dict[tuple[str, int], Run]:
     for path in find_runs(runs_dir) if runs_dir.exists() else []:
         run = read_run(path)
         if run.status == "running":
-            who = f"process {run.locked_by}" if run.locked_by else "another process"
-            raise RunError(f"{path}: {who} is training this run now; let it finish (or stop it), then resume the "
-                           f"comparison again")
+            raise _busy(run)
         key = (run.model, int(run.config.get("seed", -1)))
         if key not in existing or run.status == "completed":
             existing[key] = run
@@ -182,27 +180,51 @@ def _train_missing(cc: CompareConfig, out_dir: Path,
     for i, (model, seed) in enumerate(((m, s) for m in cc.models for s in cc.seeds), start=1):
         if on_run:
             on_run(model, seed, i, total)
-        prior = existing.get((model, seed))
-        if prior is not None and prior.status == "completed":
-            done.append(prior.path)
-            continue
-        if prior is not None and prior.status in RESUMABLE:
-            job: dict[str, Any] = {"resume": str(prior.path), "quiet": cc.train_overrides.get("quiet", False)}
-        else:  # new, or a diverged / failed run: train afresh, the old folder set aside where the report won't count it
-            if prior is not None:
-                _retire(prior.path, out_dir)
-            cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
-                                      run_name=f"{model}-seed{seed}")
-            job = {"config": cfg.to_dict()}
-        result = train_job(job, isolate=cc.isolate)
+        cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
+                                  run_name=f"{model}-seed{seed}")
+        result = run_once(existing.get((model, seed)), cfg, out_dir, quiet=cc.train_overrides.get("quiet", False),
+                          isolate=cc.isolate)
         done.append(result)
-        if result.status == "interrupted":
+        if isinstance(result, TrainResult) and result.status == "interrupted":
             raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}")
     return done
 
 
 #: Statuses of a run that continues from its checkpoint: stopped by Ctrl-C, or killed (no results.json written).
 RESUMABLE = ("interrupted", "incomplete")
+
+
+def _busy(run: Run) -> RunError:
+    who = f"process {run.locked_by}" if run.locked_by else "another process"
+    return RunError(f"{run.path}: {who} is training this run now; let it finish (or stop it), then resume again")
+
+
+def run_once(prior: Run | None, cfg: TrainConfig, home: Path, *, quiet: bool, isolate: bool) -> TrainResult | Path:
+    """Bring one planned run to an end, whatever an earlier attempt left (a comparison's or a study's run).
+
+    Args:
+        prior: the run an earlier attempt made for this plan (None: none).
+        cfg: the plan, its ``output_dir`` and ``run_name`` set.
+        home: the comparison or study directory; a diverged or failed ``prior`` moves to ``home/retired/``.
+        quiet: hide the progress bar of a resumed run.
+        isolate: train in a worker process (see :func:`train_job`).
+
+    Returns:
+        ``prior.path`` when it completed; otherwise the result of resuming it (stopped or killed) or of training
+        ``cfg`` afresh (none, diverged or failed: one folder per plan either way).
+
+    Raises:
+        RunError: ``prior`` is being trained by a live process.
+    """
+    if prior is not None:
+        if prior.status == "completed":
+            return prior.path
+        if prior.status == "running":
+            raise _busy(prior)
+        if prior.status in RESUMABLE:
+            return train_job({"resume": str(prior.path), "quiet": quiet}, isolate=isolate)
+        _retire(prior.path, home)
+    return train_job({"config": cfg.to_dict()}, isolate=isolate)
 
 
 def _retire(path: Path, out_dir: Path) -> Path:
