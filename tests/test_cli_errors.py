@@ -206,9 +206,11 @@ def test_ctrl_c_in_the_first_epoch_then_resume_finishes_the_run(tmp_path):
 
 
 def test_resume_of_a_run_with_no_checkpoint_says_there_is_nothing_to_resume(capsys, tmp_path):
+    # A run that has trained epochs (history.csv) but lost its checkpoint; one that never trained restarts instead.
     run = tmp_path / "runs" / "r"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"model": "cnn", "dataset": "digits", "steps": 3}))
+    (run / "history.csv").write_text("epoch\n1\n")
     _fails_cleanly(capsys, tmp_path, ["train", "--resume", str(run)], "nothing to resume")
 
 
