@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
-__all__ = ["classification_metrics", "topk_accuracy", "cross_entropy", "predictions"]
+__all__ = ["classification_metrics", "label_metrics", "topk_accuracy", "cross_entropy", "predictions"]
 
 
 def _check(logits: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -106,18 +106,29 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: 
         does, so a class absent from a small test set does not count as a zero.
     """
     logits, labels = _check(logits, labels, num_classes)
-    preds = predictions(logits)
-    classes = np.arange(num_classes)
-    precision, recall, f1, support = precision_recall_fscore_support(labels, preds, labels=classes, zero_division=0)
-    seen = np.union1d(np.unique(labels), np.unique(preds))
-    macro_f1 = float(np.mean(f1[seen]))
-    cm = _sk_confusion_matrix(labels, preds, labels=classes)
     loss = cross_entropy(logits, labels)
     return {
-        "accuracy": float((preds == labels).mean()),
-        "macro_f1": macro_f1,
+        **label_metrics(predictions(logits), labels, num_classes),
         "loss": loss if np.isfinite(loss) else None,
         "top5_accuracy": topk_accuracy(logits, labels, 5) if num_classes > 5 else None,
+    }
+
+
+def label_metrics(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """``accuracy``, ``macro_f1``, ``per_class`` and ``confusion_matrix`` (K x K) of predicted labels.
+
+    A prediction outside ``0..K-1`` (-1: a detector that found no box) is wrong: it lowers its true class's recall,
+    counts against no class's precision, and has no column in the matrix. ``macro_f1`` averages over the classes
+    present in the labels or the (valid) predictions, as :func:`classification_metrics` says.
+    """
+    preds, labels = np.asarray(preds).reshape(-1), np.asarray(labels).reshape(-1)
+    classes = np.arange(num_classes)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, preds, labels=classes, zero_division=0)
+    seen = np.union1d(np.unique(labels), np.unique(preds[(preds >= 0) & (preds < num_classes)]))
+    cm = _sk_confusion_matrix(labels, preds, labels=classes)
+    return {
+        "accuracy": float((preds == labels).mean()),
+        "macro_f1": float(np.mean(f1[seen])),
         "per_class": {
             "precision": [float(v) for v in precision],
             "recall": [float(v) for v in recall],

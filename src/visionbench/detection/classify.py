@@ -26,6 +26,7 @@ import numpy as np
 from visionbench.data._detection import empty_target
 from visionbench.data.scenes import SceneConfig, render_object
 from visionbench.errors import ConfigError
+from visionbench.metrics import label_metrics
 
 __all__ = [
     "PROTOCOL",
@@ -166,23 +167,12 @@ def classification_through_detection(
         raise ValueError(f"true labels must lie in 0..{k - 1}, got {true.min()}..{true.max()}")
     if pred.min() < -1 or pred.max() >= k:
         raise ValueError(f"predicted labels must lie in -1..{k - 1} (-1: no box), got {pred.min()}..{pred.max()}")
-    column = np.where(pred < 0, k, pred)  # "no box" is the extra last column
-    cm = np.bincount(true * (k + 1) + column, minlength=k * (k + 1)).reshape(k, k + 1)  # (K, K + 1)
-    tp = np.diag(cm[:, :k]).astype(np.float64)
-    predicted = cm[:, :k].sum(axis=0)
-    support = cm.sum(axis=1)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
-    seen = (support > 0) | (predicted > 0)
+    scores = label_metrics(pred, true, k)  # -1 is a miss of its true class and no class's prediction
+    no_box_column = np.bincount(true[pred < 0], minlength=k)
     no_box = int((pred < 0).sum())
     return {
-        "accuracy": float((pred == true).mean()),
-        "macro_f1": float(f1[seen].mean()),
-        "per_class": {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
-                      "support": support.tolist()},  # tolist gives Python floats and ints
-        "confusion_matrix": cm.tolist(),
+        **scores,
+        "confusion_matrix": [row + [int(n)] for row, n in zip(scores["confusion_matrix"], no_box_column)],
         "no_box": no_box,
         "no_box_fraction": no_box / len(true),
         "num_images": len(true),
