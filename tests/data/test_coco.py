@@ -244,3 +244,14 @@ def test_hostile_image_is_one_line(damage: str, tmp_path: Path, monkeypatch: pyt
     with pytest.raises(DataError, match="1.png is not a readable image") as info:
         read_coco(tmp_path / "instances_x.json")
     assert "\n" not in str(info.value)
+
+
+def test_png_with_a_damaged_chunk_is_refused(tmp_path: Path) -> None:
+    # found by benchmarks/fuzz.py: a flipped bit in the pixel data of a PNG loaded as other pixels
+    Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16)).save(tmp_path / "1.png")
+    raw = (tmp_path / "1.png").read_bytes()
+    at = raw.index(b"IDAT") + 8
+    (tmp_path / "1.png").write_bytes(raw[:at] + bytes([raw[at] ^ 1]) + raw[at + 1 :])
+    (tmp_path / "instances_x.json").write_text(json.dumps(_good_doc()))
+    with pytest.raises(DataError, match="damaged PNG: chunk b'IDAT' fails its CRC check"):
+        read_coco(tmp_path / "instances_x.json")

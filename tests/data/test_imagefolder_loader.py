@@ -129,3 +129,19 @@ def test_memory_error_while_decoding_is_one_line(tmp_path: Path, monkeypatch: py
     with pytest.raises(DataError, match="cannot decode image") as err:
         load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)
     assert "\n" not in str(err.value) and "pets" in str(err.value)
+
+
+def test_png_with_a_damaged_chunk_is_refused(tmp_path: Path) -> None:
+    # found by benchmarks/fuzz.py: Pillow checks no chunk CRC and stops before zlib's checksum, so a PNG with an
+    # inserted byte in its pixel data loaded as other pixels
+    write_image_tree(tmp_path / "pets")
+    path = tmp_path / "pets" / "cat" / "1.png"
+    raw = path.read_bytes()
+    at = raw.index(b"IDAT") + 12
+    path.write_bytes(raw[:at] + b"\x03" + raw[at:])
+    with pytest.raises(DataError, match="damaged PNG: chunk b'IDAT' fails its CRC check") as err:
+        load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    path.write_bytes(raw[: len(raw) - 12])  # without its IEND chunk
+    with pytest.raises(DataError, match="no IEND chunk"):
+        load_dataset(f"imagefolder:{tmp_path / 'pets'}", img_size=8)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
+import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,40 @@ import numpy as np
 
 from visionbench.errors import DataError
 
-__all__ = ["read_bytes", "read_capped", "check_labels", "one_line", "image_errors"]
+__all__ = ["read_bytes", "read_capped", "check_labels", "one_line", "image_errors", "open_image", "png_problem"]
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_problem(raw: bytes) -> str | None:
+    """None when every chunk of the PNG file ``raw`` matches its CRC-32, else what is wrong. Pillow's decoder checks
+    no chunk CRC and stops before zlib's own checksum, so a damaged PNG would decode as other pixels."""
+    pos = len(_PNG_MAGIC)
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(raw):
+            return f"chunk {kind!r} runs past the end of the file"
+        if zlib.crc32(raw[pos + 4 : end - 4]) != struct.unpack(">I", raw[end - 4 : end])[0]:
+            return f"chunk {kind!r} fails its CRC check"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "no IEND chunk: the file is cut"
+
+
+def open_image(path: str | Path) -> Any:
+    """``PIL.Image.open(path)``, after checking a PNG file's chunk CRCs (raises ValueError naming the problem)."""
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        if f.read(len(_PNG_MAGIC)) != _PNG_MAGIC:
+            return Image.open(path)
+        raw = _PNG_MAGIC + f.read()
+    problem = png_problem(raw)
+    if problem:
+        raise ValueError(f"damaged PNG: {problem}")
+    return Image.open(io.BytesIO(raw))
 
 
 def image_errors() -> tuple[type[BaseException], ...]:

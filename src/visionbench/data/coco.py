@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from visionbench.data._detection import DetectionDataset, DetectionSplit, empty_target
-from visionbench.data._io import image_errors, one_line
+from visionbench.data._io import image_errors, one_line, open_image
 from visionbench.errors import DataError
 
 __all__ = [
@@ -173,12 +173,10 @@ def _check_inside(path: Path, where: str, bbox: tuple[float, float, float, float
 
 def _decode(path: Path, image_file: Path) -> np.ndarray:
     """uint8 (1, H, W) for a grey file, else (3, H, W)."""
-    from PIL import Image
-
     if not image_file.is_file():
         raise _fail(path, f"image file {image_file} does not exist")
     try:
-        with Image.open(image_file) as img:
+        with open_image(image_file) as img:
             grey = img.mode in GREY_MODES
             arr = np.asarray(img.convert("L" if grey else "RGB"), np.uint8)
     except image_errors() as exc:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from visionbench.data._base import Dataset, DatasetStatus, Split
-from visionbench.data._io import image_errors, one_line
+from visionbench.data._io import image_errors, one_line, open_image
 from visionbench.data.splits import stratified_indices
 from visionbench.errors import ConfigError, DataError
 
@@ -41,7 +41,7 @@ def decode_image(path: str | Path, mode: Mode, size: int) -> np.ndarray:
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img.draft(mode, (size, size))  # JPEG decodes at a reduced scale when it can: much faster on big photos
             img = img.convert(mode)
             img = ImageOps.fit(img, (size, size), Image.Resampling.BILINEAR)
