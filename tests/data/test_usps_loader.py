@@ -122,6 +122,16 @@ def test_fractional_labels_are_refused_not_truncated(tmp_path: Path) -> None:
     assert "label 2.5 is not a whole number" in _error(tmp_path)
 
 
+def test_course_header_fused_with_the_first_row_is_refused(tmp_path: Path) -> None:
+    # found by benchmarks/fuzz.py: without the header's newline, "6 256" and the first row made one line of 259
+    # numbers, taken for a title line: the file loaded one image short
+    tr, te = usps_pixels(6, 4), usps_pixels(4, 5)
+    (tmp_path / "USPS_train.txt").write_text(course_txt(tr, np.arange(6)).replace("\n", " ", 1))
+    (tmp_path / "USPS_test.txt").write_text(course_txt(te, np.arange(4)))
+    msg = _error(tmp_path)
+    assert "USPS_train.txt: line 1 holds 259 numbers" in msg
+
+
 def test_course_header_must_match_the_rows(tmp_path: Path) -> None:
     tr, te = usps_pixels(20, 4), usps_pixels(4, 5)
     cut = course_txt(tr, np.arange(20) % 10).splitlines()[:18]  # "20 256" then only 17 rows

@@ -117,6 +117,10 @@ def read_course_txt(path: Path, fix: str) -> Split:
     lines = [ln for ln in read_bytes(path, fix).decode("ascii", errors="replace").splitlines() if ln.strip()]
     # The header is a line that is not 257 numbers (a title or "N 256"); data lines are.
     start = 1 if lines and len(lines[0].split()) != _PIXELS + 1 else 0
+    first = lines[0].split() if lines else []
+    if start and len(first) > 2 and _parse_numbers(lines[0]) is not None:  # a header fused with a row, a cut row
+        raise DataError(f"{path}: line 1 holds {len(first)} numbers: neither an 'N 256' header nor a row of 257 "
+                        f"numbers; the file is damaged, {fix}")
     counts = {len(ln.split()) for ln in lines[start:]}
     table = _parse_numbers(" ".join(lines[start:])) if counts == {_PIXELS + 1} else None
     if table is None:
