@@ -102,6 +102,17 @@ def test_h5_group_that_is_a_dataset_is_one_line(tmp_path: Path) -> None:
     assert "usps.h5" in msg and "missing train/data" in msg
 
 
+def test_h5_declaring_terabytes_is_refused_before_reading(tmp_path: Path) -> None:
+    # found by benchmarks/fuzz.py: a 10 kB file declaring 2^31 x 256 float64 (4 TiB, never stored) was read whole
+    with h5py.File(tmp_path / "usps.h5", "w") as f:
+        for group in ("train", "test"):
+            f.create_dataset(f"{group}/data", shape=(2**31, 256), dtype="f8", chunks=(1, 256))
+            f.create_dataset(f"{group}/target", shape=(2**31,), dtype="i8", chunks=(1,))
+    assert (tmp_path / "usps.h5").stat().st_size < 100_000
+    msg = _error(tmp_path)
+    assert "usps.h5[train]: declares 551,903,297,536 values" in msg
+
+
 def test_h5_wrong_shape_and_labels(tmp_path: Path) -> None:
     write_usps_h5(tmp_path, np.zeros((3, 100)), np.zeros(3, np.int64))
     assert "(N, 256)" in _error(tmp_path)

@@ -12,6 +12,7 @@ Every format is mapped linearly to uint8 0..255 (``round((v - lo) / (hi - lo) * 
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from visionbench.errors import DataError
 __all__ = ["load_usps", "read_libsvm", "read_usps_h5", "read_course_txt"]
 
 _PIXELS = 256
+#: The most values an h5 split may declare: 2^28 (USPS holds 9,298 images of 256 pixels, 2.4 million values).
+MAX_H5_VALUES = 2**28
 
 
 def _to_uint8(values: np.ndarray, lo: float, hi: float, path: Path, fix: str) -> np.ndarray:
@@ -94,15 +97,23 @@ def read_usps_h5(path: Path, fix: str) -> tuple[Split, Split]:
     with f:
         splits = []
         for group in ("train", "test"):
+            where = f"{path}[{group}]"
             try:
-                data = np.asarray(f[group]["data"][()], np.float64)
-                target = np.asarray(f[group]["target"][()])
+                entries = f[group]["data"], f[group]["target"]
+                declared = sum(math.prod(e.shape) for e in entries)
             except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: a dataset, not a group
                 raise DataError(
                     f"{path}: missing {group}/data or {group}/target (expected groups train and test, each with "
                     f"data (N, 256) and target (N,)); {fix}"
                 ) from exc
-            where = f"{path}[{group}]"
+            if declared > MAX_H5_VALUES:  # checked before reading: an HDF5 file can declare terabytes it never stores
+                raise DataError(f"{where}: declares {declared:,} values, more than any USPS file ({MAX_H5_VALUES:,})"
+                                f"; {fix}")
+            try:
+                data = np.asarray(entries[0][()], np.float64)
+                target = np.asarray(entries[1][()])
+            except (TypeError, ValueError, OSError) as exc:
+                raise DataError(f"{where}: data or target is not numbers ({one_line(exc)}); {fix}") from exc
             if data.ndim != 2 or data.shape[1] != _PIXELS:
                 raise DataError(f"{where}: data has shape {data.shape}, expected (N, {_PIXELS}); {fix}")
             if target.shape != (len(data),):
