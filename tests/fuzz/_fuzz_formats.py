@@ -131,6 +131,13 @@ def _idx_edit(kind: str) -> Callable[[Path, Any], None]:
     return apply
 
 
+def _idx_bomb(case: Path, args: Any) -> None:
+    """A labels file whose header announces 64 MiB of labels, all zeros: a few tens of kB once compressed."""
+    n = 64 * 2**20
+    stream = gzip.compress(struct.pack(">II", 0x0801, n) + bytes(n), compresslevel=1, mtime=0)
+    (case / args["file"]).write_bytes(stream)
+
+
 def _idx_format(gz: bool) -> Format:
     ext = ".gz" if gz else ""
     files = [n + ext for n in _IDX_NAMES]
@@ -147,6 +154,8 @@ def _idx_format(gz: bool) -> Format:
         "label": (st.fixed_dictionaries({"file": labels, "value": value}), _idx_edit("label"), True),
         "shape": (st.fixed_dictionaries({"file": images, "value": st.just(0)}), _idx_edit("shape"), True),
     }
+    if gz:
+        semantic["bomb"] = (st.fixed_dictionaries({"file": labels}), _idx_bomb, True)
     return Format("idx-gzip" if gz else "idx-raw", lambda d: write_idx_set(d, 12, 6, gz=gz, size=8) and None,
                   _load_named("mnist"), files, (".gz",), semantic)
 
@@ -230,7 +239,7 @@ def _libsvm_index(kind: str) -> Callable[[Path, Any], None]:
 
 
 _H5_EDITS = ("nan", "range", "label-range", "label-fraction", "complex", "strings", "count", "width", "no-group",
-             "group-is-data", "scalar")
+             "group-is-data", "scalar", "huge")
 
 
 def _h5_edit(case: Path, args: Any) -> None:
@@ -269,6 +278,10 @@ def _h5_edit(case: Path, args: Any) -> None:
                 continue
             if kind == "group-is-data" and g == group:
                 f.create_dataset(g, data=np.zeros(3))
+                continue
+            if kind == "huge" and g == group:  # 2^31 rows declared, none stored: a few kB claiming 4 TiB
+                f.create_dataset(f"{g}/data", shape=(2**31, 256), dtype="f8", chunks=(1, 256))
+                f.create_dataset(f"{g}/target", shape=(2**31,), dtype="i8", chunks=(1,))
                 continue
             for k, v in arrays.items():
                 f.create_dataset(f"{g}/{k}", data=v)
@@ -351,9 +364,13 @@ def _cifar_edit(in_tar: bool) -> Callable[[Path, Any], None]:
 def _retar(case: Path, files: dict[str, bytes], member: str, kind: str) -> None:
     """Rewrite the archive with a hostile or odd member: a link out, a directory, a traversal, a duplicate."""
     path = case / _CIFAR_TAR
-    with tarfile.open(path, "w:gz") as tar:
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
         for name, raw in files.items():
             info = tarfile.TarInfo(f"{_CIFAR_TOP}/{name}")
+            if name == member and kind == "bomb":  # 300 MiB of zeros, a few hundred kB compressed
+                info.size = 300 * 2**20
+                tar.addfile(info, io.BytesIO(bytes(info.size)))
+                continue
             if name == member and kind in ("symlink-out", "directory", "hardlink-out"):
                 info.type = {"symlink-out": tarfile.SYMTYPE, "directory": tarfile.DIRTYPE,
                              "hardlink-out": tarfile.LNKTYPE}[kind]
@@ -373,7 +390,8 @@ def _retar(case: Path, files: dict[str, bytes], member: str, kind: str) -> None:
 
 
 def _cifar_format(in_tar: bool) -> Format:
-    kinds = _PICKLE_EDITS + (("symlink-out", "directory", "hardlink-out", "traversal", "duplicate") if in_tar else ())
+    kinds = _PICKLE_EDITS + (("symlink-out", "directory", "hardlink-out", "traversal", "duplicate", "bomb")
+                             if in_tar else ())
     args = st.fixed_dictionaries({"member": st.sampled_from(_CIFAR_MEMBERS), "kind": st.sampled_from(kinds)})
     files = [_CIFAR_TAR] if in_tar else [f"{_CIFAR_TOP}/{m}" for m in _CIFAR_MEMBERS]
 
