@@ -232,3 +232,16 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(ti
     (cut.run_dir / "checkpoints" / "last.pt").unlink()
     with pytest.raises(RunError, match="nothing to resume from: no checkpoint last.pt, though the run has trained"):
         train(None, resume=cut.run_dir)
+
+
+def test_a_run_without_its_best_checkpoint_cannot_be_evaluated_or_probed(tiny_cfg):
+    from visionbench.train.loop import load_run_session
+
+    result = train(tiny_cfg(epochs=1))
+    run, session, ckpt = load_run_session(result.run_dir)
+    assert ckpt.name == "best.pt" and run.path == result.run_dir and session.cfg.model == "mlp_small"
+    ckpt.unlink()
+    for fn in (evaluate_run, load_run_session):
+        with pytest.raises(RunError, match="no checkpoint best.pt; the run ended before its first epoch") as info:
+            fn(result.run_dir)
+        assert "\n" not in str(info.value)

@@ -16,7 +16,6 @@ tokens, so the model itself is unchanged and never needs to know.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,15 +156,9 @@ def run_rollout(run_dir: str | Path, label: str, n_images: int = 8) -> RolloutRe
 
     The images go through the run's own preprocessing (its normalisation and resize), via the training session.
     """
-    from visionbench.runs import checkpoint_path, read_run
-    from visionbench.train.config import TrainConfig
-    from visionbench.train.session import build_session
+    from visionbench.train.loop import load_run_session
 
-    run = read_run(run_dir)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k in known}, source=str(run.path))
-    session = build_session(dataclasses.replace(cfg, quiet=True, threads=None))
-    session.backend.load(checkpoint_path(run.path, "best"), weights_only=True)
+    _, session, _ = load_run_session(run_dir)
     model = session.backend.model
     test = session.dataset.test
     labels = np.asarray(test.labels)

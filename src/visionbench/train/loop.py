@@ -376,14 +376,37 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
     return results
 
 
+def load_run_session(run_dir: str | Path, *, quiet: bool = True, threads: int | None = None,
+                     load: bool = True) -> tuple[Run, Session, Path]:
+    """A finished run's session rebuilt (same data, split, normalisation and model) and its best weights loaded.
+
+    Args:
+        run_dir: the run directory.
+        quiet: hide progress output while the data load.
+        threads: torch threads (None: the run's own setting).
+        load: load the best weights now (False: the caller loads them later, e.g. under a lock).
+
+    Returns:
+        The run, the session and the best checkpoint's path.
+
+    Raises:
+        RunError: not a run, or no best checkpoint (the run ended before its first epoch).
+    """
+    run, cfg = _prepare_resume(run_dir, None)
+    session = build_session(dataclasses.replace(cfg, quiet=quiet, threads=threads or cfg.threads))
+    ckpt = _checkpoint_path(run.path, "best", session)
+    if not ckpt.is_file():
+        raise RunError(f"{run.path}: no checkpoint {ckpt.name}; the run ended before its first epoch (train it "
+                       f"again, or resume it)")
+    if load:
+        session.backend.load(ckpt, weights_only=True)
+    return run, session, ckpt
+
+
 def evaluate_run(run_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
     """Re-evaluate a run's best checkpoint on the test set, update its results.json and return the metrics."""
-    run, cfg = _prepare_resume(run_dir, None)
+    run, session, ckpt = load_run_session(run_dir, quiet=quiet, load=False)
     path = run.path
-    session = build_session(dataclasses.replace(cfg, quiet=quiet))
-    ckpt = _checkpoint_path(path, "best", session)
-    if not ckpt.is_file():
-        raise RunError(f"{path}: no checkpoint {ckpt.name} to evaluate; the run ended before its first epoch")
     with lock_dir(path):  # results.json is rewritten: not while a process trains the run
         session.backend.load(ckpt, weights_only=True)
         results = run.results or {}

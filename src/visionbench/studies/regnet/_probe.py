@@ -7,7 +7,6 @@ scored on the test split. The paper probes ResNet-20 and RegNet-20 this way (its
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,9 @@ PROBE_BLOCKS = (7, 8, 9)
 
 def _session(run_dir: Path) -> Any:
     """The run's session (same data, split and normalisation) with its best weights loaded."""
-    from visionbench.runs import checkpoint_path, read_run
-    from visionbench.train.config import TrainConfig
-    from visionbench.train.session import build_session
+    from visionbench.train.loop import load_run_session
 
-    run = read_run(run_dir)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k in known},
-                                source=str(run_dir / "config.json"))
-    session = build_session(dataclasses.replace(cfg, quiet=True))
-    ckpt = checkpoint_path(run_dir, "best", session.backend.checkpoint_suffix)
-    if not ckpt.is_file():
-        raise RunError(f"{run_dir}: no {ckpt.name} to probe; the run did not finish an epoch (re-run the study part)")
-    session.backend.load(ckpt, weights_only=True)
-    return session
+    return load_run_session(run_dir)[1]
 
 
 def _pooled_outputs(session: Any, split: Any, blocks: Sequence[int]) -> dict[int, np.ndarray]:
