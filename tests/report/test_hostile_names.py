@@ -27,3 +27,13 @@ def test_hostile_class_names_are_text_in_every_report(tmp_path: Path) -> None:
     assert "<script>" not in html and "<img src=x" not in html
     assert "&lt;script&gt;" in html  # shown, as text
     assert "<script>" not in md and "<img src=x" not in md
+
+
+def test_a_run_path_shows_as_itself_in_code(tmp_path: Path) -> None:
+    # Inside a code span entities are literal: escaping '&' there showed "&amp;" to the reader.
+    from visionbench.report.html import markdown_to_html, md_code_cell
+
+    table = "| Run directory |\n| --- |\n| " + md_code_cell("runs/a&b<c>|d") + " |\n| " + md_code_cell("x`<y>") + " |\n"
+    html = markdown_to_html(table, tmp_path, "t")
+    assert "<code>runs/a&amp;b&lt;c&gt;|d</code>" in html  # the browser shows runs/a&b<c>|d
+    assert "&amp;amp;" not in html and "<y>" not in html and "x`&lt;y&gt;" in html

@@ -18,7 +18,7 @@ import numpy as np
 from visionbench.errors import RunError
 from visionbench.report.export import paired_markdown, summary_markdown, to_latex, write_json_report
 from visionbench.report.grouping import add_paired_tests, check_comparable, mark_duplicates
-from visionbench.report.html import markdown_to_html, md_cell
+from visionbench.report.html import markdown_to_html, md_cell, md_code_cell
 from visionbench.report.plots import (
     model_colors,
     plot_accuracy_by_seed,
@@ -112,9 +112,10 @@ def _runs_table(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
         acc = format_cell(r["test_accuracy"], None, 100.0, 2)
         secs = format_cell(r["train_seconds"], None, 1.0, 1)
         note = "; ".join(x for x in (r.get("message"), r.get("note")) if x)
-        cells = [r["model"], *([r.get("config") or ""] if with_config else []), r["dataset"], r["seed"], status,
-                 epochs, acc, secs, f"`{_rel(r['path'], out_dir)}`", note]
-        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+        cells = [md_cell(c) for c in (r["model"], *([r.get("config") or ""] if with_config else []), r["dataset"],
+                                      r["seed"], status, epochs, acc, secs)]
+        cells += [md_code_cell(_rel(r["path"], out_dir)), md_cell(note)]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

@@ -184,6 +184,13 @@ def md_cell(text: object) -> str:
             .replace("\n", " "))
 
 
+def md_code_cell(text: object) -> str:
+    """A Markdown table cell showing ``text`` as code (a path): entities mean nothing inside a code span, so only the
+    pipe is escaped; text holding a backtick falls back to :func:`md_cell`."""
+    text = str(text).replace("\n", " ")
+    return md_cell(text) if "`" in text else "`" + text.replace("|", "\\|") + "`"
+
+
 def _table_md(t: Table) -> list[str]:
     lines = [f"### {t.title}", ""] if t.title else []
     lines.append("| " + " | ".join(md_cell(c) for c in t.columns) + " |")
