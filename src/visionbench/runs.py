@@ -106,8 +106,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 _WRITE_FIX = {
-    errno.ENOSPC: "free some disk space and continue (`--resume`); the previous version of the file is unchanged",
-    errno.EDQUOT: "free some of your quota and continue (`--resume`); the previous version of the file is unchanged",
+    # Every writer shares these words (a training run, a report, an export): the resume hint says where it applies.
+    errno.ENOSPC: "free some disk space and run the command again (a training run or a comparison continues with "
+                  "--resume); the previous version of the file is unchanged",
+    errno.EDQUOT: "free some of your quota and run the command again (a training run or a comparison continues with "
+                  "--resume); the previous version of the file is unchanged",
     errno.EROFS: "the folder is read-only: choose another output folder",
     errno.EACCES: "the folder is not writable: choose another output folder or fix its permissions",
     0: "check the folder and the disk; the previous version of the file is unchanged",
