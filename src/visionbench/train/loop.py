@@ -245,8 +245,9 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                 seen += len(idx)
                 for key, value in step_stats.items():
                     stats[key] = stats.get(key, 0.0) + value
-                progress.update(step + 1, task.progress(loss_sum / seen, stats, seen),
-                                seen / (time.perf_counter() - t0))
+                if progress.enabled:  # the text costs a format per step: only for a bar that shows it
+                    progress.update(step + 1, task.progress(loss_sum / seen, stats, seen),
+                                    seen / (time.perf_counter() - t0))
             seconds = time.perf_counter() - t0
             train_seconds += seconds
             val_metrics, _ = task.evaluate(session, session.val)
