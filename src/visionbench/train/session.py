@@ -16,8 +16,6 @@ from visionbench.data import Dataset, Split, load_dataset
 from visionbench.data.splits import take
 from visionbench.data.transforms import (
     augment_batch,
-    channel_stats,
-    default_augment,
     pixel_zero_fill,
     resize_batch,
     to_tensor_batch,
@@ -126,15 +124,7 @@ def build_session(cfg: TrainConfig) -> Session:
                                   warmup_steps=cfg.warmup_steps,
                                   source="time" if cfg.time_budget is not None else None)
         cfg = with_budget(cfg, budget)
-    if task.name == "detection":  # a detector normalises its [0, 1] inputs itself and is never augmented here
-        mean, std = np.zeros(dataset.in_chans), np.ones(dataset.in_chans)
-        augment = "none"
-        if cfg.augment not in ("auto", "none"):
-            raise ConfigError(f"--augment {cfg.augment}: detection runs take no augmentation (flips and crops would "
-                              f"need the boxes moved too); use --augment none")
-    else:
-        mean, std = channel_stats(train)
-        augment = default_augment(dataset.name, dataset.img_size) if cfg.augment == "auto" else str(cfg.augment)
+    mean, std, augment = task.preprocessing(cfg, dataset, train)
     img_size = cfg.img_size or max(dataset.img_size, entry.min_img_size)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)

@@ -27,6 +27,7 @@ from visionbench.data.splits import train_val_split
 from visionbench.runs import HISTORY_FIELDS
 
 if TYPE_CHECKING:
+    from visionbench.train.config import TrainConfig
     from visionbench.train.session import Session
 
 __all__ = ["Task", "ClassificationTask", "DetectionTask", "task_for", "DETECTION_LOSSES"]
@@ -53,6 +54,10 @@ class Task:
 
     def cap(self, split: Any, n: int, seed: int) -> Any:
         """At most ``n`` examples of ``split`` (``--max-train-samples``), deterministic for ``seed``."""
+        raise NotImplementedError
+
+    def preprocessing(self, cfg: TrainConfig, dataset: Any, train: Any) -> tuple[np.ndarray, np.ndarray, str]:
+        """The per-channel normalisation (mean, std) and the augmentation the run's inputs get."""
         raise NotImplementedError
 
     def batch(self, session: Session, split: Any, idx: np.ndarray,
@@ -115,6 +120,13 @@ class ClassificationTask(Task):
         from visionbench.train.session import stratified_cap
 
         return stratified_cap(split, n, seed)
+
+    def preprocessing(self, cfg: TrainConfig, dataset: Any, train: Any) -> tuple[np.ndarray, np.ndarray, str]:
+        from visionbench.data.transforms import channel_stats, default_augment
+
+        mean, std = channel_stats(train)  # of the training split only
+        augment = default_augment(dataset.name, dataset.img_size) if cfg.augment == "auto" else str(cfg.augment)
+        return mean, std, augment
 
     def batch(self, session: Session, split: Any, idx: np.ndarray,
               generator: torch.Generator | None = None) -> tuple[Any, Any]:
@@ -180,6 +192,15 @@ class DetectionTask(Task):
                               f"validation image; use more scenes (--dataset-option train_scenes=N)")
         order = np.random.default_rng(seed).permutation(n)  # scenes have no single label to stratify on
         return full.subset(np.sort(order[n_val:])), full.subset(np.sort(order[:n_val]))
+
+    def preprocessing(self, cfg: TrainConfig, dataset: Any, train: Any) -> tuple[np.ndarray, np.ndarray, str]:
+        """None: a detector normalises its [0, 1] inputs itself, and flips or crops would need the boxes moved."""
+        from visionbench.errors import ConfigError
+
+        if cfg.augment not in ("auto", "none"):
+            raise ConfigError(f"--augment {cfg.augment}: detection runs take no augmentation (flips and crops would "
+                              f"need the boxes moved too); use --augment none")
+        return np.zeros(dataset.in_chans), np.ones(dataset.in_chans), "none"
 
     def cap(self, split: Any, n: int, seed: int) -> Any:
         if n >= len(split):
