@@ -10,9 +10,9 @@ address-space limit and a timeout and is classified (see tests/fuzz/_fuzz_runner
     python benchmarks/fuzz.py --cases 2000 [--seed S] [--formats idx-raw,coco] [--json OUT]
     python benchmarks/fuzz.py --replay '{"format": "idx-raw", "mutation": {...}}'   # one case, with its traceback
 
-Prints a table (formats x classes) and one JSON line (counts, cases, seconds, machine, and every bad case with its
-format, mutation and reason); exits 1 when a bad class (silent-corrupt, traceback, hang, memory, crash,
-wrote-outside) is not zero.
+Prints a table (formats x classes) and one JSON line (totals, cases, seconds, machine); ``--json`` also writes the
+counts per format and every bad case with its format, mutation and reason (give that line to ``--replay``). Exits 1
+when a bad class (silent-corrupt, traceback, hang, memory, crash, wrote-outside) is not zero.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
               "seed_seconds": round(seeded, 1), "counts": counts(outcomes),
               "totals": {c: sum(o.cls == c for o in outcomes) for c in CLASSES}, "bad": bad,
               "machine": {"python": platform.python_version(), "platform": platform.platform()}}
-    print(json.dumps({k: v for k, v in result.items() if k != "bad"} | {"bad_cases": len(bad)}))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("bad", "counts")} | {"bad_cases": len(bad)}))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 1 if bad else 0
