@@ -414,24 +414,42 @@ def read_run(path: str | os.PathLike[str]) -> Run:
                            f"{path}: nothing to resume, the run was stopped before it wrote config.json; start it "
                            f"again (with the same --run-name it reuses this folder) or delete the folder")
         raise RunError(f"{path}: not a run directory (no config.json); give a folder made by `visionbench train`")
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path / 'config.json'}: unreadable ({exc}); the run directory is damaged") from None
-    history: list[dict[str, float]] = []
+    config = _json_object(path / "config.json", "the run directory is damaged")
     hist_path = path / "history.csv"
-    if hist_path.is_file():
-        with hist_path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                history.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-    results = None
+    history = _history(hist_path) if hist_path.is_file() else []
     res_path = path / "results.json"
-    if res_path.is_file():
-        try:
-            results = json.loads(res_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{res_path}: unreadable ({exc}); re-run `visionbench evaluate {path}`") from None
+    results = _json_object(res_path, f"re-run `visionbench evaluate {path}`") if res_path.is_file() else None
     return Run(path=path, config=config, history=history, results=results, locked_by=lock_owner(path))
+
+
+def _json_object(file: Path, fix: str) -> dict[str, Any]:
+    """A run file that must hold one JSON object (UTF-8); anything else is one line naming it."""
+    try:
+        obj = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RunError(f"{file}: unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                       f"{fix}") from None
+    if not isinstance(obj, dict):
+        raise RunError(f"{file}: holds a JSON {type(obj).__name__}, not an object; {fix}")
+    return obj
+
+
+def _history(file: Path) -> list[dict[str, float]]:
+    """history.csv as one dict of numbers per epoch; a damaged line is one error naming its number."""
+    rows: list[dict[str, float]] = []
+    line = 1
+    try:
+        with file.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                line = reader.line_num
+                if None in row or None in row.values():
+                    raise ValueError("a row with more or fewer cells than the header")
+                rows.append({k: float(v) for k, v in row.items() if v != ""})
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise RunError(f"{file}: line {line}: unreadable ({str(exc).splitlines()[0]}); the run directory is "
+                       f"damaged") from None
+    return rows
 
 
 #: The folder of a comparison directory (one holding plan.json) where runs trained again are kept, out of reports.

@@ -285,3 +285,39 @@ def test_results_from_real_metrics_flow_through(tmp_path: Path) -> None:
     assert row["test_accuracy"] == m["accuracy"] and row["test_top5_accuracy"] == m["top5_accuracy"]
     (agg,) = aggregate([row])
     assert agg["test_loss_mean"] == pytest.approx(m["loss"])
+
+
+@pytest.mark.parametrize("damage", ["config-latin1", "results-list", "history-ragged", "history-word"])
+def test_a_damaged_run_file_is_one_line_naming_it(tmp_path: Path, damage: str) -> None:
+    # Found by benchmarks/fuzz.py: each of these was a traceback (UnicodeDecodeError, AttributeError, TypeError).
+    run = make_run(tmp_path, "cnn", 1, 0.9, 5.0)
+    file = {"config": "config.json", "results": "results.json", "history": "history.csv"}[damage.split("-")[0]]
+    if damage == "config-latin1":
+        (run / file).write_bytes((run / file).read_bytes().replace(b'"cnn"', b'"cn\xe9"'))
+    elif damage == "results-list":
+        (run / file).write_text("[1, 2]")
+    elif damage == "history-ragged":
+        (run / file).write_text((run / file).read_text() + "4,0.1\n")
+    else:
+        lines = (run / file).read_text().splitlines()
+        (run / file).write_text("\n".join([lines[0], lines[1].replace("0.1", "zero", 1), *lines[2:]]) + "\n")
+    with pytest.raises(RunError) as info:
+        read_run(run)
+    assert "\n" not in str(info.value) and f"{run / file}:" in str(info.value)
+    with pytest.raises(RunError):
+        build_comparison_report([run], tmp_path / "cmp")
+
+
+def test_wrong_types_and_a_renamed_model_in_results_still_make_a_report(tmp_path: Path) -> None:
+    # results.json naming another model than config.json, epochs as a list, a 400-digit seed, NaN: a report with
+    # the configuration's model, the odd fields empty, and strict JSON (these were a KeyError in the plots, an
+    # unhashable list, an OverflowError and a non-compliant JSON float).
+    runs = [make_run(tmp_path, "cnn", s, 0.9 - 0.01 * s, 5.0) for s in (1, 2)]
+    res = json.loads((runs[0] / "results.json").read_text())
+    res.update(model="cnn-renamed", epochs=[3], seed=10**400, test_loss=float("nan"), budget="3 epochs")
+    (runs[0] / "results.json").write_text(json.dumps(res))
+    report = build_comparison_report(runs, tmp_path / "cmp")
+    assert [a["model"] for a in report["summary"]] == ["cnn"]
+    text = (tmp_path / "cmp" / "comparison_summary.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))

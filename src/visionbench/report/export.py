@@ -7,6 +7,7 @@ The cells come from :func:`visionbench.report.tables.summary_columns`, so every 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -129,5 +130,16 @@ def paired_markdown(summary: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def write_json_report(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON, atomically (NaN-free: undefined values are ``null``)."""
-    atomic_write_text(path, json.dumps(payload, indent=2, default=str, allow_nan=False) + "\n")
+    """Write ``payload`` as indented JSON, atomically (NaN-free: undefined values, and a NaN a damaged run file
+    brought in, are ``null``)."""
+    atomic_write_text(path, json.dumps(_finite(payload), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

@@ -83,7 +83,8 @@ def config_facts(config: Mapping[str, Any]) -> dict[str, Any]:
     facts = {key: _lookup(config, key) for key in FINGERPRINT_KEYS}
     if facts["time_budget"] is not None:
         del facts["steps"], facts["epochs"]
-        if (config.get("budget") or {}).get("source") == "time":
+        budget = config.get("budget")
+        if isinstance(budget, dict) and budget.get("source") == "time":
             del facts["warmup_steps"]
     return facts
 

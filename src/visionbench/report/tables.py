@@ -122,29 +122,45 @@ def read_runs(run_dirs: Iterable[str | os.PathLike[str] | Run]) -> list[Run]:
 
 
 def _number(value: Any) -> float | int | None:
+    """A finite number from a run file, else None (a damaged file's strings, lists and 400-digit integers too)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return value if math.isfinite(value) else None
+    try:
+        return value if math.isfinite(value) else None
+    except OverflowError:  # an int too large for a float
+        return None
+
+
+def _whole(value: Any) -> int | None:
+    """An integer field of a run file (seed, epochs), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and _number(value) is not None else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _row(run: Run) -> dict[str, Any]:
     res = run.results or {}
     cfg = run.config
+    # The model and the data are the configuration's (what was trained; the report's colours and groups key on
+    # them); the other fields come from results.json, each of its type or None, so a damaged file cannot break a page.
     row: dict[str, Any] = {
-        "model": res.get("model", run.model),
-        "dataset": res.get("dataset", run.dataset),
-        "seed": res.get("seed", cfg.get("seed")),
+        "model": run.model,
+        "dataset": run.dataset,
+        "seed": _whole(res.get("seed", cfg.get("seed"))),
         "status": run.status,
-        "engine": res.get("engine", cfg.get("engine")),
-        "epochs": res.get("epochs", cfg.get("epochs")),
-        "best_epoch": res.get("best_epoch"),
+        "engine": _text(res.get("engine", cfg.get("engine"))),
+        "epochs": _whole(res.get("epochs", cfg.get("epochs"))),
+        "best_epoch": _whole(res.get("best_epoch")),
     }
     for key in METRICS:
         row[key] = _number(res.get(key))
     if row["epochs_completed"] is None and run.history:
         row["epochs_completed"] = len(run.history)
     row["budget"] = _budget(cfg, row["epochs"])
-    row["steps_per_epoch"] = _number((cfg.get("budget") or {}).get("steps_per_epoch"))
+    budget = cfg.get("budget")
+    row["steps_per_epoch"] = _number(budget.get("steps_per_epoch")) if isinstance(budget, dict) else None
     message = res.get("message") or res.get("error")
     row["message"] = str(message).splitlines()[0] if message else None
     row["path"] = str(run.path)
