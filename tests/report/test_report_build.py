@@ -316,8 +316,13 @@ def test_wrong_types_and_a_renamed_model_in_results_still_make_a_report(tmp_path
     res = json.loads((runs[0] / "results.json").read_text())
     res.update(model="cnn-renamed", epochs=[3], seed=10**400, test_loss=float("nan"), budget="3 epochs")
     (runs[0] / "results.json").write_text(json.dumps(res))
-    report = build_comparison_report(runs, tmp_path / "cmp")
-    assert [a["model"] for a in report["summary"]] == ["cnn"]
+    # and a model whose only run has a 400-digit accuracy and per-class scores that are a string
+    odd = make_run(tmp_path, "mlp", 1, 0.5, 5.0)
+    res = json.loads((odd / "results.json").read_text())
+    (odd / "results.json").write_text(json.dumps({**res, "test_accuracy": 10**400, "per_class": "broken"}))
+    report = build_comparison_report([*runs, odd], tmp_path / "cmp")
+    assert [a["model"] for a in report["summary"]] == ["cnn", "mlp"] and report["summary"][1]["test_accuracy_mean"] \
+        is None
     text = (tmp_path / "cmp" / "comparison_summary.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))

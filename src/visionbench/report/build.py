@@ -65,8 +65,10 @@ def _per_class_f1(runs: Sequence[Run], labels: dict[str, str] | None = None) -> 
         classes: list[str] = []
         for run in runs:
             res = run.results or {}
-            f1 = (res.get("per_class") or {}).get("f1")
-            if run.dataset != dataset or run.status != "completed" or not f1:
+            per_class = res.get("per_class")
+            f1 = per_class.get("f1") if isinstance(per_class, dict) else None
+            if (run.dataset != dataset or run.status != "completed" or not isinstance(f1, list) or not f1
+                    or not all(isinstance(v, (int, float)) for v in f1)):
                 continue
             per_model.setdefault((labels or {}).get(str(run.path), run.model), []).append(f1)
             if not classes:

@@ -339,7 +339,7 @@ def accuracy_by_seed_figure(rows: Sequence[dict[str, Any]], *, colors: Mapping[s
     seeds overlap entirely.
     """
     colors = dict(colors or model_colors(str(r["model"]) for r in rows))
-    summary = [a for a in _summary(rows) if a["n_seeds"]]
+    summary = [a for a in _summary(rows) if a["test_accuracy_mean"] is not None]  # completed with an accuracy
     fig = Figure(figsize=(8, 1.2 + 0.45 * max(1, len(summary))), layout="constrained")
     ax = fig.subplots()
     if not summary:
