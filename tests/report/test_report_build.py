@@ -316,6 +316,9 @@ def test_wrong_types_and_a_renamed_model_in_results_still_make_a_report(tmp_path
     res = json.loads((runs[0] / "results.json").read_text())
     res.update(model="cnn-renamed", epochs=[3], seed=10**400, test_loss=float("nan"), budget="3 epochs")
     (runs[0] / "results.json").write_text(json.dumps(res))
+    for run in runs:  # a list where a number belongs, in both runs (the same configuration): was unhashable
+        cfg = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**cfg, "img_size": [8, 8]}))
     # and a model whose only run has a 400-digit accuracy and per-class scores that are a string
     odd = make_run(tmp_path, "mlp", 1, 0.5, 5.0)
     res = json.loads((odd / "results.json").read_text())

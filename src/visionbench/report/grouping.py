@@ -88,8 +88,9 @@ def check_comparable(runs: Sequence[Run], *, allow_mixed: bool = False) -> dict[
                     f"({run.path.name}) but {_show(a)} for {ref.model} ({ref.path.name}); compare runs made on the "
                     f"same data, or {MIXED_FIX}"
                 )
-    sizes = {m: sorted({prints[str(r.path)][1].get("img_size") for r in members}, key=str) for m, members in
-             models.items()}
+    # as text: a damaged config.json may hold any JSON value there, hashable or not
+    sizes = {m: sorted({json.dumps(prints[str(r.path)][1].get("img_size"), default=str) for r in members})
+             for m, members in models.items()}
     if len({json.dumps(v, default=str) for v in sizes.values()}) > 1:
         # Not an error, nor a warning: the pipeline resizes images up to a model's minimum input side (a ViT on 8x8
         # digits), the normal case of the main job. A note in comparison.md says it.
