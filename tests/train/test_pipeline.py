@@ -104,6 +104,24 @@ def test_non_finite_loss_stops_with_status_diverged(tiny_cfg, monkeypatch):
     assert (result.run_dir / "checkpoints" / "last.pt").is_file()  # the last good epoch is kept
 
 
+def test_on_epoch_returning_true_prunes_the_run_after_that_epoch(tiny_cfg):
+    rows = []
+
+    def prune_at_epoch_2(row):
+        rows.append(dict(row))
+        return row["epoch"] == 2
+
+    result = train(tiny_cfg(epochs=4), on_epoch=prune_at_epoch_2)
+    assert result.status == "pruned" and "epoch 2" in result.message and "\n" not in result.message
+    assert [r["epoch"] for r in rows] == [1, 2] and all(0.0 <= r["val_acc"] <= 1.0 for r in rows)
+    run = read_run(result.run_dir)
+    assert run.results["status"] == "pruned" and run.results["epochs_completed"] == 2 and len(run.history) == 2
+    assert run.results["best_val_accuracy"] == max(r["val_acc"] for r in rows)
+    assert run.results["test_accuracy"] is not None  # the best weights are tested, as for a diverged run
+    meta = json.loads(torch.load(result.run_dir / "checkpoints" / "last.pt", weights_only=True)["meta"])
+    assert meta["epoch"] == 2  # the pruned epoch is checkpointed
+
+
 def test_really_too_high_learning_rate_diverges(tiny_cfg):
     result = train(tiny_cfg(model="mlp_small", optimizer="sgd", lr=1e12, momentum=0.9, schedule="constant",
                             model_kwargs={"batch_norm": False}))

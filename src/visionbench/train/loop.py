@@ -54,7 +54,7 @@ class TrainResult:
     """What :func:`train` returns: where the run is and how it ended."""
 
     run_dir: Path
-    status: str  # "completed" | "diverged" | "interrupted"
+    status: str  # "completed" | "diverged" | "interrupted" | "pruned"
     results: dict[str, Any]
     message: str = ""
 
@@ -90,7 +90,8 @@ def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Run, T
 
 
 def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
-          on_start: Callable[[Path], None] | None = None) -> TrainResult:
+          on_start: Callable[[Path], None] | None = None,
+          on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> TrainResult:
     """Train a model as ``cfg`` says, or continue the run in ``resume``; returns the run directory and status.
 
     The run directory is locked while this process trains it (:func:`visionbench.runs.lock_dir`): a second
@@ -101,6 +102,9 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
         cfg: the configuration (None only when resuming).
         resume: a run directory to continue from its last checkpoint.
         on_start: called with the run directory once it is made (or locked, when resuming), before training.
+        on_epoch: called with each epoch's history row (validation metrics included) once the epoch is validated;
+            returning True stops the run there with status ``pruned`` (a sweep's pruner): the epoch is
+            checkpointed, and the run ends as a diverged one does (best weights on the test set, results.json).
     """
     lock: DirLock | None = None
     if resume is not None:
@@ -131,7 +135,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
             on_start(run_dir)
         handler = _setup_logging(run_dir, session.cfg.quiet)
         try:
-            return _fit(session, run_dir, start_epoch, history, best, baseline_mb)
+            return _fit(session, run_dir, start_epoch, history, best, baseline_mb, on_epoch)
         finally:
             logging.getLogger("visionbench").removeHandler(handler)
             handler.close()
@@ -201,7 +205,8 @@ def _resume_point(session: Session, run_dir: Path) -> tuple[int, list[dict[str, 
 
 
 def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[str, Any]],
-         best: dict[str, Any], baseline_mb: float | None = None) -> TrainResult:
+         best: dict[str, Any], baseline_mb: float | None = None,
+         on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> TrainResult:
     cfg, backend, budget, task = session.cfg, session.backend, session.budget, session.task
     assert budget is not None and cfg.batch_size and cfg.lr and cfg.schedule is not None
     n_train = len(session.train)
@@ -260,15 +265,20 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                 best = {task.monitor: row[task.monitor], "epoch": epoch}
                 best_weights = backend.weights()
                 backend.save(best_path, {"epoch": epoch, "best": best, "history": history})
+            stop = on_epoch is not None and bool(on_epoch(row))
             now = time.monotonic()
             # Checkpoint at most every CHECKPOINT_EVERY_SECONDS (and after the last epoch): a tiny dataset runs
             # thousands of sub-second epochs, whose checkpoints would cost more than the training. Resume stays
             # exact: it replays from the last checkpointed epoch with the same per-epoch seeds.
-            if epoch == n_epochs or now - last_save >= CHECKPOINT_EVERY_SECONDS:
+            if stop or epoch == n_epochs or now - last_save >= CHECKPOINT_EVERY_SECONDS:
                 write_history(history_path, history, task.history_fields)
                 backend.save(_checkpoint_path(run_dir, "last", session),
                              {"epoch": epoch, "best": best, "history": history})
                 last_save, saved_epoch = now, epoch
+            if stop:
+                status, message = "pruned", f"pruned after epoch {epoch} ({task.short(row)})"
+                log.info(message)
+                break
     except _Diverged:
         log.error(message)
     except KeyboardInterrupt:
