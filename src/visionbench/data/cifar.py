@@ -81,22 +81,32 @@ class _Reader:
         if found.format == "tar":
             archive = found.files["archive"]
             try:
-                _check_gzip(archive)
-                with tarfile.open(archive, "r:*") as tar:
-                    for m in tar.getmembers():
-                        name = m.name.rsplit("/", 1)[-1]
-                        if not m.isfile() or name not in MEMBERS:
-                            continue  # only the files a CIFAR set is made of are read, nothing else is held
-                        if m.size > MAX_MEMBER_BYTES:
-                            raise DataError(f"{archive}: member {m.name} is {m.size:,} bytes, more than any CIFAR "
-                                            f"file ({MAX_MEMBER_BYTES:,}); {fix}")
-                        fobj = tar.extractfile(m)
-                        if fobj is not None:
-                            self.members[name] = fobj.read()
+                self._read_archive(archive)
             except DataError:
                 raise
             except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 raise DataError(f"{archive}: corrupt or unreadable tar.gz ({one_line(exc)}); {fix}") from exc
+
+    def _read_archive(self, archive: Path) -> None:
+        """One pass through the archive: the CIFAR members are kept, everything else is skipped; a gzip stream is
+        read to its end, where gzip keeps its CRC (random access into a tar.gz never gets there, so a flipped bit
+        would load as other pixels)."""
+        with archive.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(archive, "rb") if gzipped else archive.open("rb")) as stream:
+            with tarfile.open(fileobj=stream, mode="r|" if gzipped else "r|*") as tar:
+                for m in tar:
+                    name = m.name.rsplit("/", 1)[-1]
+                    if not m.isfile() or name not in MEMBERS:
+                        continue  # only the files a CIFAR set is made of are read, nothing else is held
+                    if m.size > MAX_MEMBER_BYTES:
+                        raise DataError(f"{archive}: member {m.name} is {m.size:,} bytes, more than any CIFAR "
+                                        f"file ({MAX_MEMBER_BYTES:,}); {self.fix}")
+                    fobj = tar.extractfile(m)
+                    if fobj is not None:
+                        self.members[name] = fobj.read()
+            while stream.read(1 << 22):  # to the end: gzip checks its CRC and length there
+                pass
 
     def read(self, name: str) -> tuple[bytes, str]:
         if self.found.format == "tar":
@@ -115,17 +125,6 @@ class _Reader:
 MEMBERS = frozenset({"batches.meta", *(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "meta", "train", "test"})
 #: The largest member accepted: CIFAR-100's train file is 155 MB.
 MAX_MEMBER_BYTES = 256 * 2**20
-
-
-def _check_gzip(archive: Path) -> None:
-    """Read a gzip archive through once so its CRC is checked (random access into a tar.gz never reaches the end of
-    the stream, where gzip keeps its CRC, so a flipped bit would load as other pixels)."""
-    with archive.open("rb") as raw:
-        if raw.read(2) != b"\x1f\x8b":
-            return
-    with gzip.open(archive, "rb") as stream:
-        while stream.read(1 << 22):
-            pass
 
 
 def _names(meta: dict[str, Any], key: str, n: int, where: str, fix: str) -> list[str]:
