@@ -72,6 +72,8 @@ def _pt_cases(good: bytes, marker) -> dict[str, bytes]:
         "meta a list": _torch_bytes({**state, "meta": "[1, 2]"}),
         "meta epoch a string": _torch_bytes({**state, "meta": json.dumps({"epoch": "3", "history": [], "best": {}})}),
         "meta without best": _torch_bytes({**state, "meta": json.dumps({"epoch": 1, "history": []})}),
+        "meta best a string": _torch_bytes({**state, "meta": json.dumps({"epoch": 1, "history": [],
+                                                                          "best": {"val_acc": "high", "epoch": 1}})}),
         "no optimizer": _torch_bytes({"model": state["model"], "meta": state["meta"]}),
         "other shapes": _torch_bytes({**state, "model": {k: torch.zeros(3, 3) for k in state["model"]}}),
         "bit flip": flipped,

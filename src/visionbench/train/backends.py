@@ -438,7 +438,8 @@ def _parse_meta(text: object, path: Path) -> dict[str, Any]:
         raise _unreadable(path, f"its meta is not JSON: {exc}") from None
     checks = {"epoch": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
               "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
-              "best": lambda v: isinstance(v, dict) and isinstance(v.get("epoch", 0), int)}
+              "best": lambda v: isinstance(v, dict) and isinstance(v.get("epoch", 0), int)
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values())}
     if not isinstance(meta, dict):
         raise _unreadable(path, "its meta is not a JSON object")
     for key, ok in checks.items():
