@@ -271,3 +271,28 @@ def test_vit_init_from_and_freeze(tmp_path: Path) -> None:
     assert {n for n, p in dst.named_parameters() if p.requires_grad} == {"head.weight", "head.bias"}
     with pytest.raises(ConfigError):
         create_model("vit_tiny_patch4", num_classes=10, in_chans=1, img_size=28, init_from=str(run))
+
+
+def test_init_from_a_damaged_checkpoint_is_refused(tmp_path: Path) -> None:
+    # --init-from reads a run's best.pt like --resume does: its members' CRCs and the weights' SHA-256 (which every
+    # checkpoint of this program carries) are checked; it used to load a changed tensor without a word.
+    from visionbench.models._weights import weights_digest
+
+    src = create_model("alexnet", **SMALL)
+    run = _fake_run(tmp_path, "alexnet", src)
+    best = run / "checkpoints" / "best.pt"
+    state = {"model": src.state_dict(), "digest": weights_digest(src.state_dict())}
+    torch.save(state, best)
+    create_model("alexnet", **SMALL, init_from=str(run))  # intact: loads
+    first = next(iter(state["model"]))
+    state["model"][first] = state["model"][first] + 1.0  # other weights under the old digest, a valid zip
+    torch.save(state, best)
+    with pytest.raises(RunError) as exc:
+        create_model("alexnet", **SMALL, init_from=str(run))
+    assert "do not match their checksum" in _one_line(exc)
+    raw = bytearray(best.read_bytes())
+    raw[len(raw) // 2] ^= 0x01  # a flipped bit: a zip member fails its CRC, or the zip is unreadable
+    best.write_bytes(bytes(raw))
+    with pytest.raises(RunError) as exc:
+        create_model("alexnet", **SMALL, init_from=str(run))
+    assert "best.pt: unreadable checkpoint" in _one_line(exc)

@@ -34,6 +34,8 @@ __all__ = [
     "RUN_CHECKPOINTS",
     "load_state_dict_file",
     "load_run_weights",
+    "weights_digest",
+    "zip_damage",
     "hub_state_dict",
     "HUB_WEIGHTS",
     "load_matching",
@@ -103,6 +105,39 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     return _as_state_dict(obj, f"--weights {p}")
 
 
+def weights_digest(state: dict[str, Any]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes, in name order (what a checkpoint of this program
+    stores under ``digest``: torch keeps no checksum of its own, so a flipped bit would load as other weights)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(state, key=str):
+        value = state[name]
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name!r} is a {type(value).__name__}, not a tensor")
+        t = value.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def zip_damage(path: str | os.PathLike[str]) -> str | None:
+    """Why a zip-format torch file fails its members' CRC-32 checks (which torch.load never makes), or None when it
+    passes them or is not a zip at all (torch.load then says what it is)."""
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    try:
+        with archive:
+            bad = archive.testzip()
+    except Exception as exc:  # noqa: BLE001 - damaged headers or streams raise zipfile, zlib and value errors
+        return _first_line(exc)
+    return None if bad is None else f"member {bad} fails its CRC check: the file is damaged"
+
+
 def load_run_weights(run_dir: str | os.PathLike[str], expected_model: str) -> dict[str, Tensor]:
     """The weights of an earlier visionbench run of the same architecture.
 
@@ -132,8 +167,14 @@ def load_run_weights(run_dir: str | os.PathLike[str], expected_model: str) -> di
     for name in RUN_CHECKPOINTS:
         ckpt = run.path / name
         if ckpt.is_file():
+            damage = zip_damage(ckpt)
             try:
+                if damage:
+                    raise ValueError(damage)
                 obj = torch.load(ckpt, map_location="cpu", weights_only=True)
+                if isinstance(obj, dict) and isinstance(obj.get("model"), dict) and "digest" in obj and \
+                        obj["digest"] != weights_digest(obj["model"]):
+                    raise ValueError("its weights do not match their checksum: the file is damaged")
             except Exception as exc:  # noqa: BLE001
                 raise RunError(
                     f"--init-from {ckpt}: unreadable checkpoint ({_first_line(exc)}); re-run the training"

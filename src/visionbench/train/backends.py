@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from visionbench.errors import RunError
+from visionbench.models._weights import weights_digest, zip_damage
 from visionbench.runs import atomic_write_bytes
 from visionbench.train.config import TrainConfig
 
@@ -184,7 +185,7 @@ class TorchBackend(Backend):
             "model": model_state,
             "optimizer": self.optimizer.state_dict(),
             "meta": json.dumps(meta),
-            "digest": _digest(model_state),  # torch keeps no checksum of its own: a flipped bit would load
+            "digest": weights_digest(model_state),  # torch keeps no checksum of its own: a flipped bit would load
         }
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
@@ -193,7 +194,9 @@ class TorchBackend(Backend):
         atomic_write_bytes(path, buf.getvalue())
 
     def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
-        _check_crcs(path)
+        damage = zip_damage(path)  # torch.load checks no CRC: a flipped bit in the optimizer state would load
+        if damage:
+            raise _unreadable(path, damage)
         try:  # weights_only: tensors and containers only, no code runs from the file
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unpickling refusals, zip and I/O errors of a damaged file
@@ -203,7 +206,7 @@ class TorchBackend(Backend):
             raise _unreadable(path, "not a checkpoint of this program: expected a dict with 'model' and 'optimizer'")
         meta = _parse_meta(state.get("meta", "{}"), path)
         try:
-            intact = "digest" not in state or state["digest"] == _digest(state["model"])
+            intact = "digest" not in state or state["digest"] == weights_digest(state["model"])
         except (TypeError, RuntimeError) as exc:
             raise _unreadable(path, f"its weights are not tensors: {exc}") from None
         if not intact:
@@ -388,40 +391,7 @@ class ScratchBackend(Backend):
         return int(fn()) if fn else None
 
 
-def _digest(state: dict[str, Any]) -> str:
-    """SHA-256 of a state dict's names, dtypes, shapes and bytes, in name order."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name in sorted(state, key=str):
-        value = state[name]
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name!r} is a {type(value).__name__}, not a tensor")
-        t = value.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
 _FIX = "delete it to resume from the other checkpoint of the run, or start a new run"
-
-
-def _check_crcs(path: Path) -> None:
-    """Check every member of a zip-format torch file against its CRC-32: torch.load does not, so a flipped bit in
-    the optimizer state or the meta (which the weights' digest does not cover) would load as other values."""
-    import zipfile
-
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return  # not a zip at all: torch.load gives the error
-    try:
-        with archive:
-            bad = archive.testzip()
-    except Exception as exc:  # noqa: BLE001 - damaged headers or streams raise zipfile, zlib and value errors
-        raise _unreadable(path, exc) from None
-    if bad is not None:
-        raise _unreadable(path, f"member {bad} fails its CRC check: the file is damaged")
 
 
 def _unreadable(path: Path, why: object) -> RunError:
