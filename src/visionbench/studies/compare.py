@@ -4,8 +4,12 @@ A comparison directory ``comparisons/<YYYYmmdd-HHMMSS>-<dataset>/`` holds ``plan
 ``runs/`` (one run directory per model and seed) and the report (``comparison.csv``, ``comparison.md``, plots).
 Running the same comparison with ``resume`` skips finished runs, resumes interrupted or killed ones from their
 checkpoints in their own folders, and trains again a run that diverged or failed after moving the old folder to
-``retired/`` (the report reads ``runs/`` only, so each model and seed counts once). A run that a live process is
-training (its lock is held) is never touched: the comparison stops with one line naming it.
+``retired/`` (the report reads ``runs/`` only, so each model and seed counts once).
+
+The unit of work is the run, not the comparison: several processes on one comparison directory (``--workers N``
+here, or ``--resume DIR`` on other machines sharing the folder) each claim the next run nobody holds
+(``.claims/<model>-seed<N>/.lock``, an ``flock`` that dies with its process), bring it to an end and go on; a run a
+live process is training is never touched, and one whose worker died is resumed by another.
 
 Each (model, seed) trains in its own worker process by default, so its time and peak memory are its own and a run
 that crashes (even in native code) is reported as failed while the others go on.
@@ -16,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing as mp
+import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -28,14 +34,15 @@ from visionbench.models import get_entry
 from visionbench.report.build import build_comparison_report
 from visionbench.runs import (
     RETIRED_DIR,
+    DirLock,
     Run,
     check_writable,
     claim_run_dir,
     find_runs,
     is_run_dir,
-    lock_dir,
     read_run,
     slug,
+    try_lock,
     unique_dir,
     write_json,
 )
@@ -79,6 +86,7 @@ class ComparisonResult:
     out_dir: Path
     runs: list[TrainResult | Path]
     report: dict[str, Any]
+    pending: list[str] = field(default_factory=list)  # runs other workers still held when the report was built
 
 
 def _base_config(cc: CompareConfig, model: str, seed: int) -> TrainConfig:
@@ -120,74 +128,183 @@ def _dataset_slug(dataset: str) -> str:
 
 
 def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
-                   on_run: Callable[[str, int, int, int], None] | None = None) -> ComparisonResult:
-    """Train every (model, seed) of ``cc`` and build the report; with ``resume``, continue that comparison.
+                   on_run: Callable[[str, int, int, int], None] | None = None, workers: int = 1,
+                   wait: bool = True, report: bool = True) -> ComparisonResult:
+    """Train every (model, seed) of ``cc`` and build the report; with ``resume``, join or continue that comparison.
+
+    Several processes (here, or on other machines sharing the folder) may work on one comparison directory at once:
+    each takes the next run that is neither finished nor claimed by a live process (see :func:`_claim`), so no run is
+    trained twice, and a run whose worker died is resumed by another from its checkpoint.
 
     Args:
         cc: the comparison (ignored when resuming: the plan saved in the directory is used).
-        resume: an existing comparison directory.
-        on_run: called as ``on_run(model, seed, index, total)`` before each run (for the CLI to print).
+        resume: an existing comparison directory: continue it, or join the workers already on it.
+        on_run: called as ``on_run(model, seed, index, total)`` before each run this process takes (for the CLI).
+        workers: start this many local worker processes on the comparison (the plan is written once first) and
+            wait for them; 1 works in this process.
+        wait: while runs are held by other workers, wait for them (taking over any whose worker dies) instead of
+            ending; a report built before they finish names them in ``pending`` and says they are still training.
+        report: build the report at the end (under the comparison folder's lock: one writer at a time).
     """
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: give 1 or more worker processes")
+    quiet = cc.train_overrides.get("quiet")
     if resume is not None:
         out_dir = Path(resume)
-        plan_path = out_dir / "plan.json"
-        if not plan_path.is_file():
-            raise RunError(f"--resume {out_dir}: not a comparison directory (no plan.json); give a folder made by "
-                           f"`visionbench compare`")
-        try:
-            plan = json.loads(plan_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RunError(f"{plan_path}: unreadable ({exc}); the comparison directory is damaged") from None
-        known = {f.name for f in dataclasses.fields(CompareConfig)}
-        quiet = cc.train_overrides.get("quiet")
-        cc = CompareConfig(**{k: v for k, v in plan.items() if k in known})
-        if quiet is not None:
-            cc.train_overrides["quiet"] = quiet
+        cc = _read_plan(out_dir, quiet)
         check_writable(out_dir, "--resume")
     _check(cc)
     if resume is None:
         out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{_dataset_slug(cc.dataset)}")
-    with lock_dir(out_dir, "running this comparison"):
-        if resume is None:
-            write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models),
-                                                                       "seeds": list(cc.seeds)})
-        done = _train_missing(cc, out_dir, on_run)
-        report = build_comparison_report(find_runs(out_dir / "runs"), out_dir,
-                                         title=f"{cc.dataset}: {', '.join(cc.models)}")
-    return ComparisonResult(out_dir, done, report)
+        write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models), "seeds": list(cc.seeds)})
+    if workers > 1:
+        _run_workers(out_dir, workers, bool(quiet))
+        done: list[TrainResult | Path] = [_as_result(read_run(p)) for p in find_runs(out_dir / "runs")]
+        pending: list[str] = []
+    else:
+        done, pending = _train_missing(cc, out_dir, on_run, wait=wait)
+    result = ComparisonResult(out_dir, done, {}, pending)
+    if report:
+        with _wait_for_lock(out_dir):
+            result.report = build_comparison_report(find_runs(out_dir / "runs"), out_dir,
+                                                    title=f"{cc.dataset}: {', '.join(cc.models)}")
+    return result
+
+
+def _read_plan(out_dir: Path, quiet: bool | None) -> CompareConfig:
+    """The CompareConfig saved in ``out_dir/plan.json`` (``quiet`` is this process's own choice)."""
+    plan_path = out_dir / "plan.json"
+    if not plan_path.is_file():
+        raise RunError(f"--resume {out_dir}: not a comparison directory (no plan.json); give a folder made by "
+                       f"`visionbench compare`")
+    try:
+        plan = json.loads(plan_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{plan_path}: unreadable ({exc}); the comparison directory is damaged") from None
+    known = {f.name for f in dataclasses.fields(CompareConfig)}
+    cc = CompareConfig(**{k: v for k, v in plan.items() if k in known})
+    if quiet is not None:
+        cc.train_overrides["quiet"] = quiet
+    return cc
+
+
+def _wait_for_lock(folder: Path) -> DirLock:
+    # The comparison folder's lock is held only while a report is written (seconds): wait for its turn.
+    while (lock := try_lock(folder)) is None:
+        time.sleep(0.1)
+    return lock
 
 
 def _existing_runs(runs_dir: Path) -> dict[tuple[str, int], Run]:
-    """The runs already in ``runs_dir`` by (model, seed), a completed one first; stops at a run being trained."""
+    """The runs already in ``runs_dir`` by (model, seed): a completed one first, else one being trained, else the
+    last by name."""
     existing: dict[tuple[str, int], Run] = {}
+    rank = {"completed": 2, "running": 1}
     for path in find_runs(runs_dir) if runs_dir.exists() else []:
         run = read_run(path)
-        if run.status == "running":
-            raise _busy(run)
         key = (run.model, int(run.config.get("seed", -1)))
-        if key not in existing or run.status == "completed":
+        if key not in existing or rank.get(run.status, 0) >= rank.get(existing[key].status, 0):
             existing[key] = run
     return existing
 
 
-def _train_missing(cc: CompareConfig, out_dir: Path,
-                   on_run: Callable[[str, int, int, int], None] | None) -> list[TrainResult | Path]:
-    """Train each (model, seed) that has no completed run in ``out_dir/runs`` (see the module's docstring)."""
+#: Where a comparison's workers claim runs: ``<comparison>/.claims/<model>-seed<N>/.lock``, held (``flock``) by the
+#: worker that is bringing that run to an end. A claim lives beside the run's folder rather than in it because the
+#: training process locks the run's folder itself (it may be another process: see :func:`train_job`), and a folder
+#: must exist before it can be locked, while a new run's folder is only made by the training.
+CLAIMS_DIR = ".claims"
+#: Seconds between two looks at runs held by other workers (a dead worker's run is taken over within this time).
+POLL_SECONDS = 1.0
+
+
+def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int, int, int], None] | None, *,
+                   wait: bool = True) -> tuple[list[TrainResult | Path], list[str]]:
+    """Bring each (model, seed) of the plan to an end, taking turns with any other worker on ``out_dir``.
+
+    A run is taken only under its claim (:data:`CLAIMS_DIR`), and its state is read after the claim is held, so two
+    workers never train one run. A run that diverged or failed before this worker started is trained again (once:
+    its folder moves to ``retired/``); one that ended so while it works is final. Returns what this worker did or
+    found finished, and the runs other workers still hold (empty unless ``wait`` is False).
+    """
     runs_dir = out_dir / "runs"
-    existing = _existing_runs(runs_dir)
-    done: list[TrainResult | Path] = []
-    total = len(cc.models) * len(cc.seeds)
-    for i, (model, seed) in enumerate(((m, s) for m in cc.models for s in cc.seeds), start=1):
-        if on_run:
-            on_run(model, seed, i, total)
-        cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
-                                  run_name=f"{model}-seed{seed}")
-        result = run_once(existing.get((model, seed)), cfg, out_dir, quiet=cc.train_overrides.get("quiet", False),
-                          isolate=cc.isolate)
-        done.append(result)
-        if isinstance(result, TrainResult) and result.status == "interrupted":
-            raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}")
-    return done
+    plan = [(m, s) for m in cc.models for s in cc.seeds]
+    retry = {_identity(r.path) for r in _existing_runs(runs_dir).values()
+             if r.status not in ("completed", "running", *RESUMABLE)}
+    results: dict[tuple[str, int], TrainResult | Path] = {}
+    while True:
+        held: list[str] = []
+        for i, (model, seed) in enumerate(plan, start=1):
+            if (model, seed) in results:
+                continue
+            claim_dir = out_dir / CLAIMS_DIR / f"{slug(model)}-seed{seed}"
+            claim_dir.mkdir(parents=True, exist_ok=True)
+            claim = try_lock(claim_dir)
+            if claim is None:
+                held.append(f"{model}-seed{seed}")
+                continue
+            with claim:
+                prior = _existing_runs(runs_dir).get((model, seed))
+                if prior is not None and prior.status == "running":  # trained outside the claims (by hand)
+                    held.append(prior.path.name)
+                    continue
+                if on_run:
+                    on_run(model, seed, i, len(plan))
+                if prior is not None and prior.status not in ("completed", *RESUMABLE) and \
+                        _identity(prior.path) not in retry:
+                    results[(model, seed)] = prior.path  # it ended so after this worker started: not again
+                    continue
+                cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
+                                          run_name=f"{model}-seed{seed}")
+                result = run_once(prior, cfg, out_dir, quiet=cc.train_overrides.get("quiet", False),
+                                  isolate=cc.isolate)
+            results[(model, seed)] = result
+            if isinstance(result, TrainResult) and result.status == "interrupted":
+                raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}")
+        if not held or not wait:
+            return [results[k] for k in plan if k in results], held
+        time.sleep(POLL_SECONDS)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    # A run folder's identity: a run trained again gets a new folder (the old one moves to retired/, same inode).
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def _as_result(run: Run) -> TrainResult:
+    return TrainResult(run.path, run.status, run.results or {}, str((run.results or {}).get("message", "")))
+
+
+def _run_workers(out_dir: Path, n: int, quiet: bool) -> None:
+    """Start ``n`` worker processes on the comparison in ``out_dir`` and wait for them (they build no report)."""
+    ctx = worker_context()
+    procs = [ctx.Process(target=_join_worker, args=(str(out_dir), quiet), daemon=False) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    try:
+        for proc in procs:
+            proc.join()
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too: each lets its run save its checkpoint
+        for proc in procs:
+            proc.join(60.0)
+        raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}"
+                                ) from None
+    if all(proc.exitcode for proc in procs):
+        raise RunError(f"{out_dir}: every worker process stopped early (exit statuses "
+                       f"{', '.join(str(p.exitcode) for p in procs)}); continue with visionbench compare --resume "
+                       f"{out_dir}")
+
+
+def _join_worker(out_dir: str, quiet: bool) -> None:
+    # One of --workers N (its own process): a worker like any other on the comparison; one line per run it takes.
+    def announce(model: str, seed: int, i: int, total: int) -> None:
+        print(f"[{i}/{total}] {model} (seed {seed}) - worker {os.getpid()}", flush=True)
+
+    try:
+        run_comparison(CompareConfig(train_overrides={"quiet": quiet}), resume=out_dir, on_run=announce, report=False)
+    except VisionbenchError as exc:
+        print(f"error: worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 #: Statuses of a run that continues from its checkpoint: stopped by Ctrl-C, or killed (no results.json written).
@@ -267,8 +384,10 @@ def _run_in_process(job: dict[str, Any]) -> TrainResult:
         return _record_failure(job, _failure(exc), started[-1] if started else None)
 
 
-def _worker(job: dict[str, Any], conn: Any) -> None:
+def _worker(job: dict[str, Any], conn: Any, parent: int | None = None) -> None:
     # Runs in the child process: report how the run ended as plain data through the pipe.
+    if parent is not None:
+        _end_with(parent)
     try:
         result = _run_job(job, lambda run_dir: conn.send({"started": str(run_dir)}))
         conn.send({"run_dir": str(result.run_dir), "status": result.status, "message": result.message})
@@ -296,11 +415,31 @@ def worker_context() -> Any:
     return mp.get_context("spawn")
 
 
+def _end_with(parent: int) -> None:
+    """Linux: have this training process killed when the process that started it dies. That process holds the
+    run's claim, which ends with it; the run must not go on unclaimed, since another worker may now resume it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:  # PR_SET_PDEATHSIG (1): our parent is the forkserver, which exits as soon as the process it serves dies
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    try:
+        os.kill(parent, 0)  # it died before the line above: end now
+    except ProcessLookupError:
+        os._exit(1)
+    except PermissionError:
+        pass
+
+
 def _run_isolated(job: dict[str, Any]) -> TrainResult:
     """Train one run in a worker process; a crash becomes a run directory with status ``failed`` and its reason."""
     ctx = worker_context()
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(job, child), daemon=False)
+    proc = ctx.Process(target=_worker, args=(job, child, os.getpid()), daemon=False)
     proc.start()
     child.close()
     interrupted, started = False, {}
