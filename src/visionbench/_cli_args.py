@@ -130,16 +130,20 @@ def number(kind: Any, flag: str) -> Any:
     return parse
 
 
-def add_training_flags(p: argparse.ArgumentParser, *, full: bool) -> None:
+_COMPARE_OUT = ("--output-dir", "parent folder of the comparison directory (default: comparisons)")
+
+
+def add_training_flags(p: argparse.ArgumentParser, *, full: bool, out: tuple[str, str] = _COMPARE_OUT) -> None:
+    """The training flags: all of them (``full``), or the data and budget group, whose output folder is then the
+    flag and help in ``out`` (a comparison's or a sweep's folder, not a run's)."""
     groups: dict[str, Any] = {}
     for name, (group, help_) in FLAG_HELP.items():
         if not full and group != DATA:
             continue
         if group not in groups:
             groups[group] = p.add_argument_group(group)
-        if not full and name == "output_dir":  # compare writes a comparison directory, not a run directory
-            groups[group].add_argument("--output-dir", metavar="PATH",
-                                       help="parent folder of the comparison directory (default: comparisons)")
+        if not full and name == "output_dir":  # compare (sweep) writes a comparison (sweep) folder, not a run's
+            groups[group].add_argument(out[0], metavar="PATH", help=out[1])
             continue
         _add_field_flag(groups[group], name, help_)
     add_dataset_option(groups[DATA])

@@ -188,6 +188,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from visionbench.sweep import SweepConfig, run_sweep
+
+    base = {k: getattr(args, k) for k in COMPARE_KEYS if k != "output_dir" and getattr(args, k) is not None}
+    if args.dataset_option:
+        base["dataset_options"] = dict(args.dataset_option)
+    sc = SweepConfig(model=args.model, dataset=args.dataset, space=args.space, trials=args.trials,
+                     storage=args.storage, study_name=args.study_name, seed=args.seed, out=args.out, base=base,
+                     prune=args.prune, baseline=args.baseline)
+
+    def on_trial(t: dict[str, Any]) -> None:
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
+        value = t["value"] if t["state"] == "complete" else t["last_reported"]
+        shown = "n/a" if value is None else f"{value:.4f}"
+        print(f"trial {t['number']}: {t['state']} (val {shown}) {params}", flush=True)
+
+    result = run_sweep(sc, on_trial=on_trial)
+    print(f"study {result.study_name}: {len(result.trials)} trials in {result.storage}")
+    if result.best is not None:
+        print(f"best: trial {result.best['number']}, val {result.best['value']:.4f}"
+              + (f" (default recipe: {result.baseline:.4f})" if result.baseline is not None else ""))
+        print(f"config: {result.folder / 'best.yaml'}  (visionbench train --config {result.folder / 'best.yaml'})")
+    print(f"report: {result.folder / 'sweep.html'}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from visionbench.models import list_models
 
@@ -257,6 +283,12 @@ _EXAMPLES = {
                "  visionbench compare --models cnn,mlp,scratch_mlp --time-budget 30   # 30 s of training each\n"
                "  visionbench compare runs/a runs/b          # existing runs, no training",
     "report": "example:\n  visionbench report comparisons/20260101-120000-digits",
+    "sweep": "examples (space.yaml: `lr: {low: 1e-4, high: 1, log: true}` and `batch_size: [32, 64, 128]`):\n"
+             "  visionbench sweep --model cnn --space space.yaml --trials 20 --epochs 5 --study-name cnn-lr\n"
+             "  visionbench sweep --model cnn --space space.yaml --trials 20 --epochs 5 --study-name cnn-lr   "
+             "# a second process (or machine) joins\n"
+             "  visionbench sweep ... --storage postgresql://user@host/optuna --study-name cnn-lr  # many machines\n"
+             "  visionbench train --config sweeps/cnn-lr/best.yaml",
     "models": "examples:\n  visionbench models\n  visionbench models 'resnet*'\n"
               "  visionbench models --dataset fashion-mnist --max-train-samples 8000   # the budgets there",
     "datasets": "example:\n  visionbench datasets --data-dir ~/data",
@@ -318,6 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mixed", action="store_true", help="allow runs whose configurations differ")
     p.add_argument("--wide", action="store_true", help="show every column of the table")
     p.set_defaults(func=cmd_report)
+
+    p = add("sweep", "search hyper-parameters with Optuna (TPE, pruning on the validation curve); each trial is a "
+                     "run directory, the best trial's configuration is written to best.yaml")
+    p.add_argument("--model", required=True, help="registered model name (see `visionbench models`)")
+    p.add_argument("--dataset", default="digits", help="dataset name (see `visionbench datasets`)")
+    p.add_argument("--space", required=True, metavar="FILE",
+                   help="YAML, TOML or JSON file: TrainConfig fields -> {low, high, log, step} ranges or lists")
+    p.add_argument("--trials", type=number(int, "--trials"), default=10, help="trials this process runs")
+    p.add_argument("--storage", metavar="URL", help="an Optuna storage URL shared by several processes or machines "
+                                                    "(default: sqlite:///<sweep folder>/optuna.db)")
+    p.add_argument("--study-name", metavar="NAME", help="the study (and sweep folder) name; the same name and "
+                                                        "storage join an existing study (default: stamp-model-dataset)")
+    p.add_argument("--seed", type=number(int, "--seed"), default=0, help="seed of the sampler and of every trial")
+    p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
+                   help="stop trials whose validation accuracy falls below the median of earlier trials")
+    p.add_argument("--baseline", action="store_true", help="also train the default recipe once, for the report")
+    add_training_flags(p, full=False, out=("--out", "parent folder of the sweep folder (default: sweeps)"))
+    p.set_defaults(func=cmd_sweep, out="sweeps")
 
     p = add("study", "run a study (an experiment of the seed documents) into a report beside the document's numbers")
     study_sub = p.add_subparsers(dest="study_command", metavar="ACTION", parser_class=Parser, required=True)
