@@ -157,3 +157,22 @@ def test_libsvm_repeated_or_descending_indices(tmp_path: Path, line: str) -> Non
     (tmp_path / "usps.bz2").write_bytes(bz2.compress((good + line + "\n").encode()))
     (tmp_path / "usps.t.bz2").write_bytes(bz2.compress(good.encode()))
     assert "line 3: feature indices must increase strictly" in _error(tmp_path)
+
+
+def test_a_bz2_bomb_is_refused_before_it_fills_the_memory(tmp_path: Path) -> None:
+    # Review of issue 13: the LIBSVM files were inflated whole (no cap), unlike IDX.
+
+    from visionbench.data import _io
+
+    path = tmp_path / "usps.bz2"
+    path.write_bytes(bz2.compress(b"1 1:0.5\n" * 2_000_000))  # 16 MB of text in about 1 kB
+    assert path.stat().st_size * _io.MAX_INFLATION < 16_000_000
+    with pytest.raises(DataError, match="compression bomb") as info:
+        _io.read_bytes(path, "fix it")
+    assert "usps.bz2" in str(info.value)
+    path.write_bytes(bz2.compress(b"1 1:0.5\n") + b"junk")
+    with pytest.raises(DataError, match="bytes after the end of the bzip2 stream"):
+        _io.read_bytes(path, "fix it")
+    path.write_bytes(bz2.compress(b"1 1:0.5\n" * 100)[:-5])
+    with pytest.raises(DataError, match="the file is cut"):
+        _io.read_bytes(path, "fix it")

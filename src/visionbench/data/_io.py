@@ -78,14 +78,23 @@ def read_bytes(path: Path, fix: str) -> bytes:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({one_line(exc)}); {fix}") from exc
-    try:
-        if raw[:2] == b"\x1f\x8b":
-            return gzip.decompress(raw)
-        if raw[:3] == b"BZh":
-            return bz2.decompress(raw)
-    except (OSError, EOFError, zlib.error, ValueError) as exc:
-        kind = "gzip" if raw[:2] == b"\x1f\x8b" else "bzip2"
-        raise DataError(f"{path}: corrupt {kind} stream ({one_line(exc)}); {fix}") from exc
+    kind = "gzip" if raw[:2] == b"\x1f\x8b" else "bzip2" if raw[:3] == b"BZh" else None
+    if kind is not None:
+        # Inflated with a cap (a 1 MB bomb must not take gigabytes), to the stream's end (its checksum is there).
+        cap = MAX_INFLATION * len(raw)
+        try:
+            inflater: Any = zlib.decompressobj(31) if kind == "gzip" else bz2.BZ2Decompressor()
+            out = inflater.decompress(raw, cap + 1)
+        except (OSError, EOFError, zlib.error, ValueError) as exc:
+            raise DataError(f"{path}: corrupt {kind} stream ({one_line(exc)}); {fix}") from exc
+        if len(out) > cap:
+            raise DataError(f"{path}: {len(raw):,} compressed bytes inflate to more than {cap:,} (a compression bomb "
+                            f"or a corrupt file); {fix}")
+        if not inflater.eof:
+            raise DataError(f"{path}: corrupt {kind} stream (it ends before its end marker: the file is cut); {fix}")
+        if inflater.unused_data:  # a second stream or garbage after the first: not a file this program wrote
+            raise DataError(f"{path}: {len(inflater.unused_data):,} bytes after the end of the {kind} stream; {fix}")
+        return out
     if path.suffix in (".gz", ".bz2"):
         # A name that promises compression on a file that is not compressed means a broken or HTML download.
         raise DataError(f"{path}: not a {path.suffix[1:]} file (bad magic bytes {raw[:4]!r}); {fix}")
