@@ -49,7 +49,8 @@ from visionbench.runs import (
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult, train
 
-__all__ = ["CompareConfig", "ComparisonResult", "run_comparison", "compare_runs", "train_job", "worker_context"]
+__all__ = ["CompareConfig", "ComparisonResult", "plan_comparison", "run_comparison", "compare_runs", "train_job",
+           "worker_context"]
 
 
 @dataclass
@@ -139,7 +140,7 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     Args:
         cc: the comparison (ignored when resuming: the plan saved in the directory is used).
         resume: an existing comparison directory: continue it, or join the workers already on it.
-        on_run: called as ``on_run(model, seed, index, total)`` before each run this process takes (for the CLI).
+        on_run: called as ``on_run(model, seed, index, total)`` before each run this process trains or resumes.
         workers: start this many local worker processes on the comparison (the plan is written once first) and
             wait for them; 1 works in this process.
         wait: while runs are held by other workers, wait for them (taking over any whose worker dies) instead of
@@ -153,10 +154,9 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         out_dir = Path(resume)
         cc = _read_plan(out_dir, quiet)
         check_writable(out_dir, "--resume")
-    _check(cc)
-    if resume is None:
-        out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{_dataset_slug(cc.dataset)}")
-        write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models), "seeds": list(cc.seeds)})
+        _check(cc)
+    else:
+        out_dir = plan_comparison(cc)
     if workers > 1:
         _run_workers(out_dir, workers, bool(quiet))
         done: list[TrainResult | Path] = [_as_result(read_run(p)) for p in find_runs(out_dir / "runs")]
@@ -169,6 +169,15 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
             result.report = build_comparison_report(find_runs(out_dir / "runs"), out_dir,
                                                     title=f"{cc.dataset}: {', '.join(cc.models)}")
     return result
+
+
+def plan_comparison(cc: CompareConfig) -> Path:
+    """Check ``cc``, make its comparison directory and write ``plan.json`` there, training nothing: workers then
+    join it with ``run_comparison(..., resume=DIR)``. Returns the directory."""
+    _check(cc)
+    out_dir = unique_dir(cc.output_dir, cc.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{_dataset_slug(cc.dataset)}")
+    write_json(out_dir / "plan.json", dataclasses.asdict(cc) | {"models": list(cc.models), "seeds": list(cc.seeds)})
+    return out_dir
 
 
 def _read_plan(out_dir: Path, quiet: bool | None) -> CompareConfig:
@@ -247,12 +256,12 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
                 if prior is not None and prior.status == "running":  # trained outside the claims (by hand)
                     held.append(prior.path.name)
                     continue
+                if prior is not None and (prior.status == "completed" or prior.status not in RESUMABLE and
+                                          _identity(prior.path) not in retry):
+                    results[(model, seed)] = prior.path  # done, or it failed after this worker started: not again
+                    continue
                 if on_run:
                     on_run(model, seed, i, len(plan))
-                if prior is not None and prior.status not in ("completed", *RESUMABLE) and \
-                        _identity(prior.path) not in retry:
-                    results[(model, seed)] = prior.path  # it ended so after this worker started: not again
-                    continue
                 cfg = dataclasses.replace(_base_config(cc, model, seed), output_dir=str(runs_dir),
                                           run_name=f"{model}-seed{seed}")
                 result = run_once(prior, cfg, out_dir, quiet=cc.train_overrides.get("quiet", False),

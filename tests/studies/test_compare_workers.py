@@ -1,0 +1,107 @@
+"""Several workers finish one comparison together (issue 14, item 2): each run is claimed, trained once, and a
+killed worker's run is resumed by another."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+from pathlib import Path
+
+from visionbench.runs import find_runs, read_run
+from visionbench.studies.compare import CompareConfig, plan_comparison, run_comparison, worker_context
+
+TINY = {"max_train_samples": 150, "quiet": True, "threads": 1}
+MODELS, SEEDS = ["scratch_linear", "mlp_small"], [0, 1]
+NAMES = sorted(f"{m}-seed{s}" for m in MODELS for s in SEEDS)
+
+
+def _config(tmp_path, epochs=1, isolate=False):
+    return CompareConfig(dataset="digits", models=MODELS, seeds=SEEDS, epochs=epochs, output_dir=str(tmp_path),
+                         name="cmp", isolate=isolate, train_overrides=TINY)
+
+
+def _plan(tmp_path, epochs=1, isolate=False):
+    return plan_comparison(_config(tmp_path, epochs, isolate))
+
+
+def _join(out, die_on_first=None):
+    """A worker process on ``out``; with ``die_on_first`` (a run name), the first worker to train that run is
+    SIGKILLed at its epoch-2 checkpoint write (its temporary file written, not renamed), whichever worker it is."""
+    if die_on_first:
+        from visionbench.train import loop
+
+        loop.CHECKPOINT_EVERY_SECONDS = 0.0
+        rename, seen, marker = os.replace, {"n": 0}, Path(out) / "killed-once"
+
+        def replace(src, dst, *args, **kwargs):
+            dst = Path(dst)
+            if die_on_first in dst.parts and dst.name.startswith("last"):
+                seen["n"] += 1
+                if seen["n"] == 3 and not marker.exists():
+                    marker.touch()
+                    os.kill(os.getpid(), signal.SIGKILL)
+            rename(src, dst, *args, **kwargs)
+
+        os.replace = replace
+    run_comparison(CompareConfig(train_overrides={"quiet": True}), resume=out)
+
+
+def _start(out, n, **kwargs):
+    procs = [worker_context().Process(target=_join, args=(str(out),), kwargs=kwargs) for _ in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return sorted(p.exitcode for p in procs)
+
+
+def _trained_once(out, epochs=1):
+    """Every planned run has one folder, completed, whose log shows one training from epoch 1."""
+    runs = out / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == NAMES  # one folder per (model, seed), none suffixed -2
+    for name in NAMES:
+        run = read_run(runs / name)
+        assert run.status == "completed", name
+        assert [int(h["epoch"]) for h in run.history] == list(range(1, epochs + 1))
+        log = (runs / name / "train.log").read_text()
+        assert len(re.findall(r"from epoch 1$", log, re.M)) == 1, name
+        assert len(re.findall(rf"^.*epoch 1/{epochs} ", log, re.M)) == 1, name
+    assert not [p for p in out.rglob("*") if p.name == ".lock" or p.name.endswith(".tmp")]  # no claim left held
+    with (out / "comparison_summary.csv").open() as f:
+        assert {r["model"]: r["n_seeds"] for r in csv.DictReader(f)} == {m: "2" for m in MODELS}
+
+
+def test_two_worker_processes_finish_one_comparison_each_run_once(tmp_path):
+    out = _plan(tmp_path)
+    assert _start(out, 2) == [0, 0]
+    _trained_once(out)
+    assert "still being trained" not in (out / "comparison.md").read_text()
+
+
+def test_workers_option_starts_local_workers_on_a_new_comparison(tmp_path):
+    result = run_comparison(_config(tmp_path), workers=2)
+    out = result.out_dir
+    assert out.parent == tmp_path and (out / "plan.json").is_file()
+    assert sorted(r.run_dir.name for r in result.runs) == NAMES and {r.status for r in result.runs} == {"completed"}
+    assert result.pending == []
+    _trained_once(out)
+
+
+def test_a_killed_workers_run_is_resumed_by_another_from_its_checkpoint(tmp_path):
+    out = _plan(tmp_path, epochs=3)
+    victim = "mlp_small-seed0"
+    assert _start(out, 2, die_on_first=victim) == [-signal.SIGKILL, 0]
+    assert (out / "killed-once").is_file()
+    runs = out / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == NAMES
+    log = (runs / victim / "train.log").read_text()
+    assert "from epoch 1" in log and "from epoch 2" in log  # resumed from its epoch-1 checkpoint, not retrained
+    assert [int(h["epoch"]) for h in read_run(runs / victim).history] == [1, 2, 3]
+    assert all(read_run(p).status == "completed" for p in find_runs(runs))
+    for name in NAMES:
+        if name != victim:
+            log = (runs / name / "train.log").read_text()
+            assert len(re.findall(r"from epoch 1$", log, re.M)) == 1 and "from epoch 2" not in log, name
+    assert not [p for p in out.rglob("*") if p.name == ".lock" or p.name.endswith(".tmp")]
