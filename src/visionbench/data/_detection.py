@@ -85,6 +85,8 @@ class DetectionDataset:
         source: where it came from (the source dataset's files, or the COCO folder).
         info: facts saved in the run's config (for scenes: the SceneConfig as a dict and the source dataset).
         task: always ``"detection"`` (lets the pipeline tell it from a classification :class:`Dataset`).
+        base_test: for scenes, the source dataset's test split (classification through detection scores on it),
+            kept from when the scenes were made so it is not loaded again; None otherwise.
     """
 
     name: str
@@ -94,6 +96,7 @@ class DetectionDataset:
     source: str = ""
     info: dict[str, Any] = field(default_factory=dict)
     task: str = "detection"
+    base_test: Any = field(default=None, repr=False, compare=False)
 
     @property
     def num_classes(self) -> int:

@@ -256,7 +256,8 @@ def make_scenes(dataset: Dataset, cfg: SceneConfig | None = None) -> DetectionDa
         "objects": {"train": train.num_objects, "test": test.num_objects},
         "dropped_objects": {"train": dropped_train, "test": dropped_test},
     }
-    return DetectionDataset(f"scenes:{dataset.name}", train, test, list(dataset.classes), dataset.source, info)
+    return DetectionDataset(f"scenes:{dataset.name}", train, test, list(dataset.classes), dataset.source, info,
+                            base_test=dataset.test)
 
 
 def load_scenes_dataset(

@@ -292,16 +292,19 @@ class DetectionTask(Task):
         )
 
         scenes = SceneConfig.from_dict(info["scenes"])
-        base = load_dataset(info["base_dataset"], data_dir=session.cfg.data_dir, download=session.cfg.download)
-        labels = np.asarray(base.test.labels)
+        base_test = session.dataset.base_test  # kept when the scenes were made; loaded again only if not
+        if base_test is None:
+            base_test = load_dataset(info["base_dataset"], data_dir=session.cfg.data_dir,
+                                     download=session.cfg.download).test
+        labels = np.asarray(base_test.labels)
         scale = training_scale(scenes)
-        placed = place_on_canvas(np.asarray(base.test.images), scenes.canvas, scale, scenes.threshold)
+        placed = place_on_canvas(np.asarray(base_test.images), scenes.canvas, scale, scenes.threshold)
         predictions, seconds = self.predict(session, DetectionSplit(placed.images, placed.targets(labels)))
         m = classification_through_detection(labels_from_detections(predictions), labels, session.dataset.num_classes)
         return {
             "test_accuracy": m["accuracy"], "test_macro_f1": m["macro_f1"], "test_loss": None,
             "test_no_box": m["no_box"], "per_class": m["per_class"],
-            "through_detection": {"dataset": base.name, "num_images": m["num_images"], "scale": scale,
+            "through_detection": {"dataset": info["base_dataset"], "num_images": m["num_images"], "scale": scale,
                                   "canvas": scenes.canvas, "blank_images": int(placed.blank.sum()),
                                   "no_box_fraction": m["no_box_fraction"], "protocol": m["protocol"],
                                   "confusion_matrix": m["confusion_matrix"], "seconds": round(seconds, 3)},
