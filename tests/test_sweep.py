@@ -15,7 +15,7 @@ optuna = pytest.importorskip("optuna")
 from visionbench.cli import main  # noqa: E402
 from visionbench.errors import ConfigError  # noqa: E402
 from visionbench.runs import read_run  # noqa: E402
-from visionbench.sweep import SweepConfig, load_space, run_sweep  # noqa: E402
+from visionbench.sweep import SweepConfig, load_space, run_sweep, tpe_sampler  # noqa: E402
 
 SPACE = "lr: {low: 1e-4, high: 1, log: true}\nbatch_size: [16, 32, 64]\nweight_decay: {low: 0, high: 1e-3}\n"
 TINY = ["--epochs", "2", "--max-train-samples", "200", "--threads", "1", "--quiet"]
@@ -88,6 +88,23 @@ def test_a_second_process_joining_the_same_storage_adds_trials_to_the_study(tmp_
         run_sweep(SweepConfig(model="mlp_small", space=str(other), trials=1, storage=storage, study_name="same",
                               out=str(tmp_path / "sweeps"), base=base))
     assert "\n" not in str(err.value) and len(_trials(storage, "same")) == 3
+
+
+def test_trial_n_draws_from_seed_and_n_whichever_process_runs_it():
+    def x(trial):
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    alone = optuna.create_study(sampler=tpe_sampler(5), direction="maximize")
+    alone.optimize(x, n_trials=3)
+    storage = optuna.storages.InMemoryStorage()
+    a, b = (optuna.create_study(storage=storage, study_name="s", sampler=tpe_sampler(5), direction="maximize",
+                                load_if_exists=True) for _ in range(2))
+    ta, tb = a.ask(), b.ask()  # two workers starting together, same seed
+    assert x(ta) != x(tb)
+    a.tell(ta, x(ta))
+    b.tell(tb, x(tb))
+    a.optimize(x, n_trials=1)
+    assert [t.params for t in a.trials] == [t.params for t in alone.trials]
 
 
 def test_a_pruner_that_stops_every_trial_leaves_pruned_runs_and_no_best(tmp_path, space):

@@ -24,7 +24,7 @@ from visionbench.errors import ConfigError, suggest
 from visionbench.runs import atomic_write_text, read_run, run_name, slug, write_json
 from visionbench.train.config import BUDGET_OPTIONS, TrainConfig, field_types, load_config_file
 
-__all__ = ["Param", "SweepConfig", "SweepResult", "load_space", "run_sweep", "write_sweep_files"]
+__all__ = ["Param", "SweepConfig", "SweepResult", "load_space", "run_sweep", "tpe_sampler", "write_sweep_files"]
 
 #: TrainConfig fields a space may not search: what the run is (model, data), where it goes, how it is run, and the
 #: budget (the sweep's own --epochs/--steps/--time-budget, the same for every trial so the pruner compares like
@@ -206,6 +206,45 @@ def _signature(cfg: SweepConfig, params: list[Param]) -> dict[str, Any]:
                                   "base": {k: v for k, v in sorted(cfg.base.items()) if k != "quiet"}}))
 
 
+def tpe_sampler(seed: int) -> Any:
+    """Optuna's TPE sampler, its random numbers for trial ``n`` drawn from ``(seed, n)``.
+
+    Optuna numbers a study's trials in the storage, so two processes sharing a study never use the same numbers:
+    one seeded TPE per process would repeat the other's draws (all of the first, random, trials when both start
+    together), while this gives every trial its own stream and a one-process sweep is reproducible from its seed.
+    TPE keeps no state between trials but its random state (it reads the history from the study), so a fresh TPE
+    per trial is the same search.
+    """
+    optuna = _optuna()
+    import numpy as np
+
+    class TrialSeededTPE(optuna.samplers.BaseSampler):
+        def __init__(self) -> None:
+            self.tpe = optuna.samplers.TPESampler(seed=seed)
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            stream = int(np.random.SeedSequence([seed, trial.number]).generate_state(1)[0])
+            self.tpe = optuna.samplers.TPESampler(seed=stream)
+            self.tpe.before_trial(study, trial)
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+            return self.tpe.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+            return self.tpe.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study: Any, trial: Any, param_name: str, distribution: Any) -> Any:
+            return self.tpe.sample_independent(study, trial, param_name, distribution)
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            self.tpe.after_trial(study, trial, state, values)
+
+        def reseed_rng(self) -> None:
+            self.tpe.reseed_rng()
+
+    return TrialSeededTPE()
+
+
 def _open_study(cfg: SweepConfig, params: list[Param], folder: Path, pruner: Any) -> tuple[Any, str]:
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -214,20 +253,11 @@ def _open_study(cfg: SweepConfig, params: list[Param], folder: Path, pruner: Any
     if pruner is None:
         pruner = optuna.pruners.MedianPruner() if cfg.prune else optuna.pruners.NopPruner()
     try:
-        existing = optuna.load_study(study_name=name, storage=storage)
-        done = len(existing.trials)
-    except KeyError:  # no such study yet
-        done = 0
+        study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True,
+                                    sampler=tpe_sampler(cfg.seed), pruner=pruner)
     except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, an unreachable server
         raise ConfigError(f"--storage {storage}: cannot open ({str(exc).splitlines()[0]}); give a URL Optuna "
                           f"accepts, e.g. sqlite:///sweep.db or postgresql://user@host/db") from None
-    # A process joining a study draws other random numbers than the first one (the same seed would repeat its
-    # first trials); a single process's sweep is reproducible from its seed.
-    import numpy as np
-
-    sampler_seed = cfg.seed if done == 0 else int(np.random.SeedSequence([cfg.seed, done]).generate_state(1)[0])
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=sampler_seed), pruner=pruner)
     signature = _signature(cfg, params)
     theirs = study.user_attrs.get("visionbench")
     if theirs is None:
