@@ -62,6 +62,11 @@ def test_round_trip_exact(scenes, tmp_path: Path) -> None:
     # A single JSON finds its images folder.
     split, classes, *_ = read_coco_split(tmp_path / "annotations" / "instances_test.json")
     _same_split(scenes.test, split)
+    # A third split beside train and test is never opened by the dataset loader (its images are not decoded).
+    (tmp_path / "annotations" / "instances_val.json").write_text("{ not json")
+    _same_split(scenes.test, load_coco_dataset(tmp_path).test)
+    with pytest.raises(DataError, match="instances_val.json"):
+        read_coco(tmp_path)  # reading every split does open it
 
 
 def test_round_trip_rgb_fractional_boxes_mixed_sizes_and_empty_images(tmp_path: Path) -> None:

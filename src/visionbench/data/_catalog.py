@@ -429,11 +429,10 @@ def _coco_channels(root: Path, split: str, file_name: str) -> int:
 
 
 def _coco_status(key: str, data_dir: str | Path | None) -> DatasetStatus:
-    from visionbench.data.coco import coco_folder, pick_splits
+    from visionbench.data.coco import coco_folder, pick_splits, split_files
 
     root = coco_folder(key[len(COCO_PREFIX) :], data_dir)
-    files = sorted((root / "annotations").glob("instances_*.json")) or sorted(root.glob("instances_*.json"))
-    by_split = {f.stem[len("instances_") :]: f for f in files}
+    by_split = split_files(root)
     train, test = pick_splits(list(by_split))
     if not root.is_dir() or train is None or test is None:
         return DatasetStatus(key, False, None, "", None, None, 0, (0, 0, 0), _COCO_HOW)

@@ -299,13 +299,30 @@ def read_coco_split(
     return DetectionSplit(stacked, targets), classes, category_ids, info, crowd
 
 
-def read_coco(path: str | Path, *, images_dir: str | Path | None = None) -> CocoSet:
+def split_files(folder: Path) -> dict[str, Path]:
+    """A COCO folder's instances files by split name: ``annotations/instances_<split>.json`` (or in the folder
+    itself); empty when there is none."""
+    files = sorted((folder / "annotations").glob("instances_*.json")) or sorted(folder.glob("instances_*.json"))
+    return {_split_name(f): f for f in files}
+
+
+def instance_files(folder: Path) -> list[Path]:
+    """:func:`split_files`' files, or one line saying there is none."""
+    files = list(split_files(folder).values())
+    if not files:
+        raise DataError(f"{folder}: no annotations/instances_<split>.json (COCO instances files); {_FIX}")
+    return files
+
+
+def read_coco(path: str | Path, *, images_dir: str | Path | None = None,
+              only: Sequence[str] | None = None) -> CocoSet:
     """Read a COCO export folder (every ``annotations/instances_<split>.json``) or a single instances JSON.
 
     Args:
         path: a folder holding ``annotations/instances_*.json`` (or ``instances_*.json`` directly), or a JSON file.
         images_dir: for a single JSON, the folder its ``file_name`` entries are relative to (default: guessed, see
             :func:`read_coco_split`).
+        only: the split names to read (default: all); the other files are not opened, nor their images decoded.
 
     Raises:
         DataError: missing files, a bad file (one line naming it), or splits whose categories differ.
@@ -314,9 +331,7 @@ def read_coco(path: str | Path, *, images_dir: str | Path | None = None) -> Coco
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = sorted((path / "annotations").glob("instances_*.json")) or sorted(path.glob("instances_*.json"))
-        if not files:
-            raise DataError(f"{path}: no annotations/instances_<split>.json (COCO instances files); {_FIX}")
+        files = [f for f in instance_files(path) if only is None or _split_name(f) in only]
     else:
         raise DataError(f"{path}: no such file or folder; {_FIX}")
     out = CocoSet({}, [], [], source=str(path))
@@ -368,14 +383,14 @@ def load_coco_dataset(path: str | Path, data_dir: str | Path | None = None) -> D
     if not root.is_dir():
         raise DataError(f"coco:{path}: folder {root} does not exist; {_FIX}")
     root = root.resolve()
-    coco = read_coco(root)
-    names = list(coco.splits)
+    names = [_split_name(f) for f in instance_files(root)]
     train, test = pick_splits(names)
     if train is None or test is None:
         raise DataError(
             f"{root}: COCO splits found: {', '.join(names)}; need annotations/instances_train.json and "
             "instances_test.json (or instances_val.json)"
         )
+    coco = read_coco(root, only=(train, test))  # a third split (val beside test) is never decoded
     info = {
         "format": "coco",
         "splits": {"train": train, "test": test},
