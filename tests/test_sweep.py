@@ -146,6 +146,19 @@ def test_a_bad_space_file_is_one_line_naming_the_file_and_the_key(tmp_path, caps
     assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "sw").exists()
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--model", "mlp_smal"], ["unknown model 'mlp_smal'", "did you mean"]),
+    (["--model", "mlp_small", "--storage", "nosuchdb://x"], ["--storage nosuchdb://x: cannot open"]),
+    (["--model", "mlp_small", "--trials", "0"], ["--trials must be >= 1"]),
+    (["--model", "mlp_small", "--epochs", "2", "--steps", "9"], ["give one budget"]),
+])
+def test_bad_sweep_options_are_one_line_and_leave_no_folder(tmp_path, space, capsys, args, words):
+    assert main(["sweep", *args, "--space", str(space), "--out", str(tmp_path / "sw"), "--study-name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and all(w in err for w in words), err
+    assert not (tmp_path / "sw" / "x").exists()
+
+
 def test_space_values_are_read_as_their_field_types(tmp_path):
     path = tmp_path / "space.json"
     path.write_text(json.dumps({"warmup-steps": {"low": 0, "high": 20, "step": 5}, "lr": ["1e-3", 0.01],

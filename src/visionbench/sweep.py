@@ -247,7 +247,7 @@ def tpe_sampler(seed: int) -> Any:
 
 def _open_study(cfg: SweepConfig, params: list[Param], folder: Path, pruner: Any) -> tuple[Any, str]:
     optuna = _optuna()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's error is ours to print, in one line
     storage = cfg.storage or f"sqlite:///{(folder / 'optuna.db').resolve()}"
     name = folder.name
     if pruner is None:
@@ -256,6 +256,8 @@ def _open_study(cfg: SweepConfig, params: list[Param], folder: Path, pruner: Any
         study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True,
                                     sampler=tpe_sampler(cfg.seed), pruner=pruner)
     except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, an unreachable server
+        if not any(folder.iterdir()):
+            folder.rmdir()  # made for this sweep a moment ago: leave nothing behind
         raise ConfigError(f"--storage {storage}: cannot open ({str(exc).splitlines()[0]}); give a URL Optuna "
                           f"accepts, e.g. sqlite:///sweep.db or postgresql://user@host/db") from None
     signature = _signature(cfg, params)
@@ -284,6 +286,9 @@ def run_sweep(cfg: SweepConfig, *, pruner: Any = None,
     base = {**cfg.base, "model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed}
     TrainConfig(**{k: base.get(k) for k in BUDGET_OPTIONS}).check_budget_flags()
     TrainConfig.from_dict(base, source="sweep options")  # a bad base value fails before any trial
+    from visionbench.models import get_entry
+
+    get_entry(cfg.model)  # an unknown model too (the data is checked by the first trial)
     name = slug(cfg.study_name) if cfg.study_name else run_name(cfg.model, cfg.dataset)
     folder = Path(cfg.out) / name
     folder.mkdir(parents=True, exist_ok=True)
