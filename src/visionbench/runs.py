@@ -396,7 +396,8 @@ class Run:
     @property
     def status(self) -> str:
         """``running`` while a live process holds the run's lock, else results.json's status (``completed``,
-        ``diverged``, ``interrupted``, ``failed``), else ``incomplete`` (stopped before it wrote results: resumable)."""
+        ``diverged``, ``interrupted``, ``failed``, ``pruned`` by a sweep), else ``incomplete`` (stopped before it
+        wrote results: resumable)."""
         if self.locked_by is not None:
             return "running"
         return str((self.results or {}).get("status", "incomplete"))
