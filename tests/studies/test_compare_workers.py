@@ -105,3 +105,31 @@ def test_a_killed_workers_run_is_resumed_by_another_from_its_checkpoint(tmp_path
             log = (runs / name / "train.log").read_text()
             assert len(re.findall(r"from epoch 1$", log, re.M)) == 1 and "from epoch 2" not in log, name
     assert not [p for p in out.rglob("*") if p.name == ".lock" or p.name.endswith(".tmp")]
+
+
+def test_a_killed_worker_takes_its_training_process_with_it_and_the_run_is_resumed(tmp_path):
+    # isolate=True: the worker trains in a child process. Killed, the worker loses its claim; its child must end too
+    # (else it would train on unclaimed while another worker resumes the same run).
+    import time
+
+    from visionbench.runs import lock_owner
+
+    cc = CompareConfig(dataset="digits", models=["mlp_small"], seeds=[0], epochs=40, output_dir=str(tmp_path),
+                       name="cmp", train_overrides={**TINY, "max_train_samples": 1000})
+    out = plan_comparison(cc)
+    run = out / "runs" / "mlp_small-seed0"
+    worker = worker_context().Process(target=_join, args=(str(out),))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not (run / "history.csv").is_file() and worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(worker.pid, signal.SIGKILL)  # after its first epoch, long before its last
+    worker.join()
+    while lock_owner(run) is not None and time.monotonic() < deadline:  # its child dies with it
+        time.sleep(0.05)
+    assert lock_owner(run) is None and read_run(run).status == "incomplete"
+    run_comparison(CompareConfig(train_overrides={"quiet": True}), resume=out)
+    log = (run / "train.log").read_text()
+    assert re.search(r"from epoch ([2-9]|[1-4][0-9])$", log, re.M)  # resumed after the kill, not trained afresh
+    assert [int(h["epoch"]) for h in read_run(run).history] == list(range(1, 41))
+    assert read_run(run).status == "completed" and sorted(p.name for p in (out / "runs").iterdir()) == [run.name]

@@ -21,7 +21,10 @@ import dataclasses
 import json
 import multiprocessing as mp
 import os
+import select
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -425,23 +428,35 @@ def worker_context() -> Any:
 
 
 def _end_with(parent: int) -> None:
-    """Linux: have this training process killed when the process that started it dies. That process holds the
-    run's claim, which ends with it; the run must not go on unclaimed, since another worker may now resume it."""
-    if not sys.platform.startswith("linux"):
+    """End this training process as soon as ``parent``, the process that started it, dies: that process holds the
+    run's claim, which dies with it, and the run must not go on unclaimed while another worker resumes it. (Not the
+    forkserver's death: it lives on while any of its children does.)"""
+    if os.name != "posix":
         return
-    import ctypes
-    import signal
 
-    try:  # PR_SET_PDEATHSIG (1): our parent is the forkserver, which exits as soon as the process it serves dies
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(parent)  # Linux: readable once the process has ended
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while _alive(parent):
+                time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)  # as if killed with it: the run's lock ends, its checkpoint stays
+
+    threading.Thread(target=watch, name="end-with-worker", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
     try:
-        os.kill(parent, 0)  # it died before the line above: end now
+        os.kill(pid, 0)
     except ProcessLookupError:
-        os._exit(1)
+        return False
     except PermissionError:
         pass
+    return True
 
 
 def _run_isolated(job: dict[str, Any]) -> TrainResult:
