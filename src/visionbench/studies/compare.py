@@ -213,7 +213,12 @@ def _existing_runs(runs_dir: Path) -> dict[tuple[str, int], Run]:
     existing: dict[tuple[str, int], Run] = {}
     rank = {"completed": 2, "running": 1}
     for path in find_runs(runs_dir) if runs_dir.exists() else []:
-        run = read_run(path)
+        try:
+            run = read_run(path)
+        except RunError:
+            if path.exists():
+                raise
+            continue  # another worker moved it to retired/ while we looked
         key = (run.model, int(run.config.get("seed", -1)))
         if key not in existing or rank.get(run.status, 0) >= rank.get(existing[key].status, 0):
             existing[key] = run
@@ -277,9 +282,12 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
         time.sleep(POLL_SECONDS)
 
 
-def _identity(path: Path) -> tuple[int, int]:
+def _identity(path: Path) -> tuple[int, int] | None:
     # A run folder's identity: a run trained again gets a new folder (the old one moves to retired/, same inode).
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError:  # moved to retired/ by another worker meanwhile
+        return None
     return st.st_dev, st.st_ino
 
 
