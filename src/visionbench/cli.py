@@ -106,7 +106,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console = views.console(args.wide)
     bare = not args.run_dirs and all(getattr(args, k, None) is None for k in ("dataset", "models", "resume",
                                                                               *COMPARE_KEYS)
-                                     if k not in ("quiet", "output_dir")) and not args.dataset_option
+                                     if k not in ("quiet", "output_dir")) and not args.dataset_option \
+        and args.workers == 1
     if bare:  # the main job is the `main` study
         return _run_study(console, "main", seeds=args.seeds, out=args.output_dir or "studies", quiet=bool(args.quiet),
                           wide=args.wide, command=args.command_line)
@@ -114,6 +115,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         bad = [k for k in ("dataset", "models", "seeds", "resume", *COMPARE_KEYS)
                if k not in ("output_dir", "quiet") and getattr(args, k, None) is not None]
         bad += ["dataset_option"] if args.dataset_option else []
+        bad += ["workers"] if args.workers != 1 else []
         if bad:
             raise ConfigError(f"--{bad[0].replace('_', '-')} trains new runs; it cannot be combined with existing "
                               f"RUN_DIRs (compare those as they are, or drop the run directories)")
@@ -136,7 +138,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         def announce(model: str, seed: int, i: int, total: int) -> None:
             console.print(f"[bold][{i}/{total}][/bold] {model} (seed {seed})", highlight=False)
 
-        result = run_comparison(cc, resume=args.resume, on_run=announce)
+        result = run_comparison(cc, resume=args.resume, on_run=announce, workers=args.workers)
     views.print_comparison(console, result.report, result.out_dir, args.wide)
     failed = [r for r in result.runs if getattr(r, "status", "completed") == "failed"]
     if failed:
@@ -281,6 +283,8 @@ _EXAMPLES = {
     "compare": "examples:\n  visionbench compare                      # the main job: digits, the default models\n"
                "  visionbench compare --dataset fashion-mnist --models mlp,cnn --seeds 0,1,2\n"
                "  visionbench compare --models cnn,mlp,scratch_mlp --time-budget 30   # 30 s of training each\n"
+               "  visionbench compare --models mlp,cnn --seeds 0,1,2 --workers 2   # two local workers\n"
+               "  visionbench compare --join comparisons/20260101-120000-digits   # another worker on it\n"
                "  visionbench compare runs/a runs/b          # existing runs, no training",
     "report": "example:\n  visionbench report comparisons/20260101-120000-digits",
     "sweep": "examples (space.yaml: `lr: {low: 1e-4, high: 1, log: true}` and `batch_size: [32, 64, 128]`):\n"
@@ -336,7 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset (default: digits)")
     p.add_argument("--models", help="comma-separated model names (default: the main job's models)")
     p.add_argument("--seeds", type=int_list, help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
-    p.add_argument("--resume", metavar="COMPARISON_DIR", help="continue an interrupted comparison")
+    p.add_argument("--resume", "--join", dest="resume", metavar="COMPARISON_DIR",
+                   help="continue a comparison, or join the workers on it (here or on another machine sharing the "
+                        "folder): each run is trained by one worker only")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="N local worker processes share the comparison's runs")
     p.add_argument("--allow-mixed", action="store_true",
                    help="compare runs whose data, budget or recipe differ, one row per configuration")
     p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,

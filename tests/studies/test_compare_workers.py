@@ -139,3 +139,16 @@ def test_a_killed_worker_takes_its_training_process_with_it_and_the_run_is_resum
     assert len(re.findall(r"from epoch \d+$", log, re.M)) == 2
     assert [int(h["epoch"]) for h in read_run(run).history] == list(range(1, 61))
     assert read_run(run).status == "completed" and sorted(p.name for p in (out / "runs").iterdir()) == [run.name]
+
+
+def test_the_cli_runs_two_workers_and_refuses_workers_with_existing_runs(tmp_path, capsys):
+    from visionbench.cli import main
+
+    out = tmp_path / "cmp"
+    assert main(["compare", "--models", "scratch_linear", "--seeds", "0,1", "--steps", "3", "--threads", "1",
+                 "--quiet", "--workers", "2", "--output-dir", str(out)]) == 0
+    (cmp_dir,) = out.iterdir()
+    assert sorted(p.name for p in (cmp_dir / "runs").iterdir()) == ["scratch_linear-seed0", "scratch_linear-seed1"]
+    capsys.readouterr()
+    assert main(["compare", str(cmp_dir / "runs" / "scratch_linear-seed0"), "--workers", "2"]) == 2
+    assert "--workers trains new runs" in capsys.readouterr().err
