@@ -50,8 +50,11 @@ def _label(key: str) -> str:
     return "Regulator in all stages" if key == "all" else LABELS.get(key, key)
 
 
-def _ci(low: float | None, high: float | None) -> str | None:
-    return None if low is None or high is None else f"[{low:+.2f}, {high:+.2f}]"
+def _ci(low: float | None, high: float | None, signed: bool = False) -> str | None:
+    """``[15.90, 22.14]`` (an error's interval), or ``[-0.66, +4.23]`` with ``signed`` (a gain's)."""
+    if low is None or high is None:
+        return None
+    return f"[{low:+.2f}, {high:+.2f}]" if signed else f"[{low:.2f}, {high:.2f}]"
 
 
 def _stats(errors: Mapping[str, float]) -> dict[str, Any]:
@@ -65,7 +68,7 @@ def _claim_tests(errs: Mapping[str, Mapping[str, float]], models: Sequence[str])
 
 def _test_rows(tests: Sequence[PairTest]) -> list[list[Any]]:
     return [[_label(t.model), _label(t.against), t.why, t.n_pairs, _r(t.gain),
-             _ci(t.ci_low, t.ci_high), _r(t.t), _r(t.p, 4), _r(t.p_holm, 4), reading(t)] for t in tests]
+             _ci(t.ci_low, t.ci_high, signed=True), _r(t.t), _r(t.p, 4), _r(t.p_holm, 4), reading(t)] for t in tests]
 
 
 def _record_errors(p: Part, ctx: Context, facts: dict[str, Any], suffix: str, what: str) -> None:
@@ -213,7 +216,7 @@ def ablation_part(p: Part, ctx: Context) -> None:
     ]:
         st = _stats(errs.get(key, {}))
         rows.append([name, _r(st["mean"]), _r(st["std"]), _r(test.gain) if test else None,
-                     _ci(test.ci_low, test.ci_high) if test else None, _r(test.p, 4) if test else None,
+                     _ci(test.ci_low, test.ci_high, signed=True) if test else None, _r(test.p, 4) if test else None,
                      None if params is None else _r(params / 1e6, 3), _r(mflops, 1), st["n"]])
     p.table("Where the ConvLSTM regulator sits", ["Regulator in", "Error (%)", "± std", "Gain vs ResNet-20",
                                                   "95 % CI", "p", "Params (M)", "MFLOPs", "Seeds"], rows,
