@@ -58,7 +58,7 @@ def _ci(low: float | None, high: float | None, signed: bool = False) -> str | No
 
 
 def _stats(errors: Mapping[str, float]) -> dict[str, Any]:
-    return mean_std_ci(list(errors.values()))
+    return mean_std_ci(list(errors.values()), bounds=(0.0, 100.0))  # an error rate's interval stays in [0, 100] %
 
 
 def _claim_tests(errs: Mapping[str, Mapping[str, float]], models: Sequence[str]) -> list[PairTest]:
