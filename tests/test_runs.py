@@ -204,3 +204,17 @@ def test_a_folder_where_no_lock_can_be_made_is_one_line(tmp_path, monkeypatch):
                               "is read-only: choose another output folder")
     monkeypatch.undo()
     assert runs.lock_owner(tmp_path) is None  # reading never needs to write
+
+
+def test_figures_honour_the_umask_too(tmp_path, umask) -> None:
+    # save_figure wrote through mkstemp, so every plot and study figure was 0600 whatever the umask.
+    from matplotlib.figure import Figure
+
+    from visionbench.report.plots import save_figure
+
+    umask(0o022)
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "plots" / "a.png")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in path.parent.iterdir()] == ["a.png"]
