@@ -44,6 +44,25 @@ FS_KINDS = ("empty", "dir", "symlink-outside", "symlink-dangling", "symlink-loop
 
 # ------------------------------------------------------------------------------------------------------- mutations
 
+
+def apply_edits(data: bytes, edits: Any) -> bytes:
+    """``data`` after byte edits ``(kind, position, value)``: flip a bit, truncate, insert, overwrite or delete a
+    byte (positions past the end clamp to the last byte)."""
+    out = bytearray(data)
+    for kind, pos, value in edits:
+        pos = min(pos, max(len(out) - 1, 0))
+        if kind == "flip" and out:
+            out[pos] ^= 1 << (value % 8)
+        elif kind == "truncate":
+            del out[pos:]
+        elif kind == "insert":
+            out[pos:pos] = bytes([value])
+        elif kind == "overwrite" and out:
+            out[pos] = value
+        elif kind == "delete" and out:
+            del out[pos]
+    return bytes(out)
+
 def mutation_strategy(fmt: Format, sizes: dict[str, int]) -> st.SearchStrategy[Mutation]:
     """Generic byte edits (half the cases), file-system edits (a fifth) and the format's own ``sem:`` kinds (the
     rest, shared evenly). Positions fall in the first 64 bytes (headers) or anywhere in the file."""
@@ -93,19 +112,7 @@ def apply_mutation(fmt: Format, case: Path, m: Mutation, outside: Path) -> None:
     if kind in BYTE_KINDS:
         data = bytearray(path.read_bytes())
         edits = args["edits"] if kind == "edits" else [[kind, args["pos"], args.get("value", 0)]]
-        for what, pos, value in edits:
-            pos = min(pos, max(len(data) - 1, 0))
-            if what == "truncate":
-                del data[pos:]
-            elif what == "flip" and data:
-                data[pos] ^= 1 << (value % 8)
-            elif what == "insert":
-                data[pos:pos] = bytes([value])
-            elif what == "overwrite" and data:
-                data[pos] = value
-            elif what == "delete" and data:
-                del data[pos]
-        path.write_bytes(bytes(data))
+        path.write_bytes(apply_edits(bytes(data), edits))
     elif kind == "empty":
         path.write_bytes(b"")
     elif kind == "dir":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _fuzz_runner import apply_edits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,21 +38,7 @@ def mutations(draw: st.DrawFn, size: int) -> list[tuple[str, int, int]]:
                          max_size=3))
 
 
-def mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
-    out = bytearray(data)
-    for kind, pos, value in edits:
-        pos = min(pos, max(len(out) - 1, 0))
-        if kind == "flip" and out:
-            out[pos] ^= 1 << (value % 8)
-        elif kind == "truncate":
-            del out[pos:]
-        elif kind == "insert":
-            out[pos:pos] = bytes([value])
-        elif kind == "overwrite" and out:
-            out[pos] = value
-        elif kind == "delete" and out:
-            del out[pos]
-    return bytes(out)
+mutate = apply_edits  # the harness's byte edits (benchmarks/fuzz.py uses the same)
 
 
 def _one_line(exc: Exception, path: Path) -> None:

@@ -16,3 +16,28 @@ def tiny_cfg(tmp_path):
         return TrainConfig(**base)
 
     return make
+
+
+@pytest.fixture
+def interrupted(monkeypatch):
+    """``interrupted(cfg, backend_cls, at_step)``: train ``cfg`` with Ctrl-C arriving at its ``at_step``-th training
+    step (counted from 1) of ``backend_cls``; returns the stopped run's result, the backend restored."""
+    from visionbench.train import train
+
+    def run(cfg, backend_cls, at_step: int):
+        original = backend_cls.train_step
+        calls = {"n": 0}
+
+        def stop_there(self, x, y):
+            calls["n"] += 1
+            if calls["n"] == at_step:
+                raise KeyboardInterrupt
+            return original(self, x, y)
+
+        monkeypatch.setattr(backend_cls, "train_step", stop_there)
+        try:
+            return train(cfg)
+        finally:
+            monkeypatch.setattr(backend_cls, "train_step", original)
+
+    return run

@@ -80,23 +80,12 @@ def test_detection_run_figures_come_from_the_run_directory(tmp_path):
     assert len(curve["recall"]) == 101 and len(curve["precision"]) == 101
 
 
-def test_detection_resume_gives_exactly_the_uninterrupted_weights(tmp_path, monkeypatch):
+def test_detection_resume_gives_exactly_the_uninterrupted_weights(tmp_path, interrupted):
     cfg = _cfg(tmp_path, epochs=3)
     full = train(cfg)
     steps_per_epoch = -(-(SCENES["train_scenes"] - 4) // cfg.batch_size)  # 4 scenes held out for validation
-    original = backends.DetectionBackend.train_step
-    calls = {"n": 0}
-
-    def interrupt_in_epoch_2(self, x, y):
-        calls["n"] += 1
-        if calls["n"] == steps_per_epoch + 2:
-            raise KeyboardInterrupt
-        return original(self, x, y)
-
-    monkeypatch.setattr(backends.DetectionBackend, "train_step", interrupt_in_epoch_2)
-    stopped = train(cfg)
+    stopped = interrupted(cfg, backends.DetectionBackend, steps_per_epoch + 2)  # Ctrl-C in epoch 2
     assert stopped.status == "interrupted" and len(read_run(stopped.run_dir).history) == 1
-    monkeypatch.setattr(backends.DetectionBackend, "train_step", original)
     resumed = train(None, resume=stopped.run_dir)
     assert resumed.status == "completed"
     a, b = _weights(full.run_dir), _weights(resumed.run_dir)

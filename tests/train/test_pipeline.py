@@ -56,26 +56,15 @@ def test_same_seed_same_metrics_and_weights(tiny_cfg):
 
 
 @pytest.mark.parametrize("model, kwargs", [("mlp_small", {}), ("cnn", {}), ("scratch_mlp", {"dropout": 0.2})])
-def test_resume_gives_exactly_the_uninterrupted_weights(tiny_cfg, monkeypatch, model, kwargs):
+def test_resume_gives_exactly_the_uninterrupted_weights(tiny_cfg, interrupted, model, kwargs):
     cfg = tiny_cfg(model=model, augment="shift", model_kwargs=kwargs)
     full = train(cfg)
     steps_per_epoch = int(np.ceil(216 / cfg.batch_size))  # 240 capped, 24 held out for validation
-    calls = {"n": 0}
     backend_cls = backends.ScratchBackend if model.startswith("scratch") else backends.TorchBackend
-    original = backend_cls.train_step
-
-    def interrupt_in_epoch_2(self, x, y):
-        calls["n"] += 1
-        if calls["n"] == steps_per_epoch + 2:
-            raise KeyboardInterrupt
-        return original(self, x, y)
-
-    monkeypatch.setattr(backend_cls, "train_step", interrupt_in_epoch_2)
-    stopped = train(cfg)
+    stopped = interrupted(cfg, backend_cls, steps_per_epoch + 2)  # Ctrl-C in epoch 2
     assert stopped.status == "interrupted"
     assert "visionbench train --resume" in stopped.message
     assert len(read_run(stopped.run_dir).history) == 1
-    monkeypatch.setattr(backend_cls, "train_step", original)
     resumed = train(None, resume=stopped.run_dir)
     assert resumed.status == "completed" and resumed.run_dir == stopped.run_dir
     sa, sb = _last_state(full.run_dir), _last_state(resumed.run_dir)

@@ -26,7 +26,7 @@ def _history(run_dir) -> list[dict[str, str]]:
     ("scratch_mlp", {"batch_norm": True, "widths": [32]}),
     ("scratch_cnn2d", {"batch_norm": True}),
 ])
-def test_batch_norm_statistics_and_momentum_resume_bit_for_bit(tiny_cfg, monkeypatch, model, kwargs):
+def test_batch_norm_statistics_and_momentum_resume_bit_for_bit(tiny_cfg, monkeypatch, interrupted, model, kwargs):
     monkeypatch.setattr(loop, "CHECKPOINT_EVERY_SECONDS", 0.0)  # a checkpoint after every epoch, so the resume
     # starts from epoch 1's state (non-zero momentum, moved statistics), not from the initial one
     cfg = tiny_cfg(model=model, model_kwargs=kwargs, optimizer="sgd", momentum=0.9, nesterov=True,
@@ -40,20 +40,9 @@ def test_batch_norm_statistics_and_momentum_resume_bit_for_bit(tiny_cfg, monkeyp
     assert any(not np.allclose(state[k], 0.0 if k.endswith("mean") else 1.0) for k in stats)
     assert all(np.abs(state[k]).max() > 0 for k in buffers)
 
-    calls = {"n": 0}
-    original = backends.ScratchBackend.train_step
     steps_per_epoch = int(np.ceil(216 / cfg.batch_size))
-
-    def interrupt_in_epoch_2(self, x, y):
-        calls["n"] += 1
-        if calls["n"] == steps_per_epoch + 3:
-            raise KeyboardInterrupt
-        return original(self, x, y)
-
-    monkeypatch.setattr(backends.ScratchBackend, "train_step", interrupt_in_epoch_2)
-    stopped = train(cfg)
+    stopped = interrupted(cfg, backends.ScratchBackend, steps_per_epoch + 3)  # Ctrl-C in epoch 2
     assert stopped.status == "interrupted" and "checkpoint of epoch 1 is kept" in stopped.message
-    monkeypatch.setattr(backends.ScratchBackend, "train_step", original)
     resumed = train(None, resume=stopped.run_dir)
     assert resumed.status == "completed"
     again = _state(resumed.run_dir)
