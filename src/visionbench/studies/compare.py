@@ -18,8 +18,10 @@ that crashes (even in native code) is reported as failed while the others go on.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +38,7 @@ from visionbench.runs import (
     Run,
     check_writable,
     find_runs,
+    is_run_dir,
     read_run,
     slug,
     try_lock,
@@ -201,12 +204,12 @@ def _wait_for_lock(folder: Path) -> DirLock:
     return lock
 
 
-def _existing_runs(runs_dir: Path) -> dict[tuple[str, int], Run]:
-    """The runs already in ``runs_dir`` by (model, seed): a completed one first, else one being trained, else the
-    last by name."""
+def _existing_runs(runs_dir: Path, paths: Sequence[Path] | None = None) -> dict[tuple[str, int], Run]:
+    """The runs already in ``runs_dir`` (or only those of ``paths``) by (model, seed): a completed one first, else
+    one being trained, else the last by name."""
     existing: dict[tuple[str, int], Run] = {}
     rank = {"completed": 2, "running": 1}
-    for path in find_runs(runs_dir) if runs_dir.exists() else []:
+    for path in paths if paths is not None else find_runs(runs_dir) if runs_dir.exists() else []:
         try:
             run = read_run(path)
         except RunError:
@@ -217,6 +220,15 @@ def _existing_runs(runs_dir: Path) -> dict[tuple[str, int], Run]:
         if key not in existing or rank.get(run.status, 0) >= rank.get(existing[key].status, 0):
             existing[key] = run
     return existing
+
+
+def _prior(runs_dir: Path, model: str, seed: int) -> Run | None:
+    """What earlier attempts left for one (model, seed): only its folders are read (``<model>-seed<N>``, ``-2``...,
+    the names its runs are given), not the whole comparison, which every claim of every pass would read again."""
+    name = f"{model}-seed{seed}"
+    paths = sorted(p for p in runs_dir.glob(f"{glob.escape(name)}*")
+                   if re.fullmatch(rf"{re.escape(name)}(-\d+)?", p.name) and is_run_dir(p)) if runs_dir.is_dir() else []
+    return _existing_runs(runs_dir, paths).get((model, seed))
 
 
 #: Where a comparison's workers claim runs: ``<comparison>/.claims/<model>-seed<N>/.lock``, held (``flock``) by the
@@ -254,7 +266,7 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
                 held.append(f"{model}-seed{seed}")
                 continue
             with claim:
-                prior = _existing_runs(runs_dir).get((model, seed))
+                prior = _prior(runs_dir, model, seed)
                 if prior is not None and prior.status == "running":  # trained outside the claims (by hand)
                     held.append(prior.path.name)
                     continue
