@@ -118,8 +118,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
         cfg.validate()
         check_writable(cfg.output_dir)  # a read-only or impossible folder: one line before any data is read
         run_dir = None
-    try:
-        cfg.validate()
+    try:  # build_session validates cfg (again, for a new run: a resumed one's saved config is checked there)
         device = resolve_device(cfg.device)
         costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
         baseline_mb = costs.current_memory_mb(device)
