@@ -43,6 +43,7 @@ from visionbench.train.config import TrainConfig
 from visionbench.train.progress import EpochProgress
 from visionbench.train.schedule import lr_at
 from visionbench.train.session import Session, build_session, resolve_device, with_budget
+from visionbench.train.trackers import Tracker, open_tracker
 
 __all__ = ["TrainResult", "train", "evaluate_run", "plan_time_budget"]
 
@@ -133,9 +134,11 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
         if on_start is not None:
             on_start(run_dir)
         handler = _setup_logging(run_dir, session.cfg.quiet)
+        tracker = open_tracker(session, run_dir, resumed=resume is not None)
         try:
-            return _fit(session, run_dir, start_epoch, history, best, baseline_mb, on_epoch)
+            return _fit(session, run_dir, start_epoch, history, best, baseline_mb, on_epoch, tracker)
         finally:
+            tracker.close()
             logging.getLogger("visionbench").removeHandler(handler)
             handler.close()
     finally:
@@ -205,7 +208,8 @@ def _resume_point(session: Session, run_dir: Path) -> tuple[int, list[dict[str, 
 
 def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[str, Any]],
          best: dict[str, Any], baseline_mb: float | None = None,
-         on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> TrainResult:
+         on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
+         tracker: Tracker | None = None) -> TrainResult:
     cfg, backend, budget, task = session.cfg, session.backend, session.budget, session.task
     assert budget is not None and cfg.batch_size and cfg.lr and cfg.schedule is not None
     n_train = len(session.train)
@@ -258,6 +262,8 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
             row = {"epoch": epoch, **task.train_row(loss_sum, stats, seen), **task.val_row(val_metrics), "lr": lr,
                    "seconds": round(seconds, 4), "steps": epoch_steps, "images": seen}
             history.append(row)
+            if tracker is not None:
+                tracker.log_epoch(row)
             progress.finish(task.short(row), seconds)
             log.info("epoch %d/%d %s lr %.3g %.1fs", epoch, n_epochs, task.summary(row), lr, seconds)
             if row[task.monitor] > best[task.monitor]:
@@ -291,6 +297,8 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
 
     results = _final_results(session, run_dir, status, history, best, best_weights, train_seconds, baseline_mb)
     write_json(run_dir / "results.json", results)
+    if tracker is not None:
+        tracker.finish(status, results)
     return TrainResult(run_dir, status, results, message)
 
 
