@@ -1,6 +1,7 @@
 """Training one planned run as a job, in this process or in a worker process of its own (a comparison's and a
 study's runs): the worker's own time, peak memory and crash, a failure recorded as a run with status ``failed``, and
-a worker that ends with the process that started it.
+a worker that ends with the process that started it. And :func:`run_workers`: N local worker processes on one
+comparison or study directory.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import multiprocessing as mp
 import os
 import select
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -16,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from visionbench.errors import VisionbenchError
+from visionbench.errors import RunError, VisionbenchError
 from visionbench.runs import claim_run_dir, is_run_dir, read_run, write_json
 from visionbench.train import TrainConfig, TrainResult, train
 
-__all__ = ["train_job", "worker_context", "WORKER_PRELOAD"]
+__all__ = ["train_job", "worker_context", "run_workers", "WORKER_PRELOAD"]
 
 
 def _run_job(job: dict[str, Any], on_start: Callable[[Path], None] | None = None) -> TrainResult:
@@ -84,6 +86,44 @@ def worker_context() -> Any:
         ctx.set_forkserver_preload(WORKER_PRELOAD)
         return ctx
     return mp.get_context("spawn")
+
+
+def run_workers(folder: Path, n: int, fn: Callable[..., None], args: tuple[Any, ...], *, what: str,
+                again: str) -> None:
+    """Run ``fn(*args)`` in ``n`` worker processes (``fn`` a module-level function that works on ``folder``, a
+    comparison or study directory) and wait for them.
+
+    Args:
+        what: the folder's kind, for the messages (``comparison``, ``study``).
+        again: the command that continues the work (``visionbench compare --resume DIR``).
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C (it reached the workers too; each was let end its run cleanly).
+        RunError: every worker stopped early.
+    """
+    ctx = worker_context()
+    procs = [ctx.Process(target=_worker_main, args=(fn, args), daemon=False) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    try:
+        for proc in procs:
+            proc.join()
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too: each lets its run save its checkpoint
+        for proc in procs:
+            proc.join(60.0)
+        raise KeyboardInterrupt(f"{what} interrupted; resume with: {again}") from None
+    if all(proc.exitcode for proc in procs):
+        raise RunError(f"{folder}: every worker process stopped early (exit statuses "
+                       f"{', '.join(str(p.exitcode) for p in procs)}); continue with {again}")
+
+
+def _worker_main(fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+    # One of run_workers' processes: a user's error is one line on stderr and exit status 2.
+    try:
+        fn(*args)
+    except VisionbenchError as exc:
+        print(f"error: worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def _end_with(parent: int) -> None:

@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from visionbench.runs import (
     unique_dir,
     write_json,
 )
-from visionbench.studies._jobs import train_job, worker_context
+from visionbench.studies._jobs import run_workers, train_job, worker_context
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult
 
@@ -130,7 +129,7 @@ def _dataset_slug(dataset: str) -> str:
 
 def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
                    on_run: Callable[[str, int, int, int], None] | None = None, workers: int = 1,
-                   wait: bool = True, report: bool = True) -> ComparisonResult:
+                   wait: bool = True, report: bool = True, retry: bool = True) -> ComparisonResult:
     """Train every (model, seed) of ``cc`` and build the report; with ``resume``, join or continue that comparison.
 
     Several processes (here, or on other machines sharing the folder) may work on one comparison directory at once:
@@ -146,6 +145,8 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         wait: while runs are held by other workers, wait for them (taking over any whose worker dies) instead of
             ending; a report built before they finish names them in ``pending`` and says they are still training.
         report: build the report at the end (under the comparison folder's lock: one writer at a time).
+        retry: train again a run that diverged or failed before this worker started (False: it is final; a study
+            worker that helps with another worker's comparison leaves that choice to it).
     """
     if workers < 1:
         raise ConfigError(f"--workers {workers}: give 1 or more worker processes")
@@ -158,11 +159,12 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     else:
         out_dir = plan_comparison(cc)
     if workers > 1:
-        _run_workers(out_dir, workers, bool(quiet))
+        run_workers(out_dir, workers, _join_worker, (str(out_dir), bool(quiet)), what="comparison",
+                    again=f"visionbench compare --resume {out_dir}")
         done: list[TrainResult | Path] = [_as_result(read_run(p)) for p in find_runs(out_dir / "runs")]
         pending: list[str] = []
     else:
-        done, pending = _train_missing(cc, out_dir, on_run, wait=wait)
+        done, pending = _train_missing(cc, out_dir, on_run, wait=wait, retry=retry)
     result = ComparisonResult(out_dir, done, {}, pending)
     if report:
         with _wait_for_lock(out_dir):
@@ -241,7 +243,7 @@ POLL_SECONDS = 1.0
 
 
 def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int, int, int], None] | None, *,
-                   wait: bool = True) -> tuple[list[TrainResult | Path], list[str]]:
+                   wait: bool = True, retry: bool = True) -> tuple[list[TrainResult | Path], list[str]]:
     """Bring each (model, seed) of the plan to an end, taking turns with any other worker on ``out_dir``.
 
     A run is taken only under its claim (:data:`CLAIMS_DIR`), and its state is read after the claim is held, so two
@@ -251,8 +253,8 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
     """
     runs_dir = out_dir / "runs"
     plan = [(m, s) for m in cc.models for s in cc.seeds]
-    retry = {_identity(r.path) for r in _existing_runs(runs_dir).values()
-             if r.status not in ("completed", "running", *RESUMABLE)}
+    retried = {_identity(r.path) for r in _existing_runs(runs_dir).values()
+               if retry and r.status not in ("completed", "running", *RESUMABLE)}
     results: dict[tuple[str, int], TrainResult | Path] = {}
     while True:
         held: list[str] = []
@@ -271,7 +273,7 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
                     held.append(prior.path.name)
                     continue
                 if prior is not None and (prior.status == "completed" or prior.status not in RESUMABLE and
-                                          _identity(prior.path) not in retry):
+                                          _identity(prior.path) not in retried):
                     results[(model, seed)] = prior.path  # done, or it failed after this worker started: not again
                     continue
                 if on_run:
@@ -301,36 +303,12 @@ def _as_result(run: Run) -> TrainResult:
     return TrainResult(run.path, run.status, run.results or {}, str((run.results or {}).get("message", "")))
 
 
-def _run_workers(out_dir: Path, n: int, quiet: bool) -> None:
-    """Start ``n`` worker processes on the comparison in ``out_dir`` and wait for them (they build no report)."""
-    ctx = worker_context()
-    procs = [ctx.Process(target=_join_worker, args=(str(out_dir), quiet), daemon=False) for _ in range(n)]
-    for proc in procs:
-        proc.start()
-    try:
-        for proc in procs:
-            proc.join()
-    except KeyboardInterrupt:  # Ctrl-C reached the workers too: each lets its run save its checkpoint
-        for proc in procs:
-            proc.join(60.0)
-        raise KeyboardInterrupt(f"comparison interrupted; resume with: visionbench compare --resume {out_dir}"
-                                ) from None
-    if all(proc.exitcode for proc in procs):
-        raise RunError(f"{out_dir}: every worker process stopped early (exit statuses "
-                       f"{', '.join(str(p.exitcode) for p in procs)}); continue with visionbench compare --resume "
-                       f"{out_dir}")
-
-
 def _join_worker(out_dir: str, quiet: bool) -> None:
     # One of --workers N (its own process): a worker like any other on the comparison; one line per run it takes.
     def announce(model: str, seed: int, i: int, total: int) -> None:
         print(f"[{i}/{total}] {model} (seed {seed}) - worker {os.getpid()}", flush=True)
 
-    try:
-        run_comparison(CompareConfig(train_overrides={"quiet": quiet}), resume=out_dir, on_run=announce, report=False)
-    except VisionbenchError as exc:
-        print(f"error: worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    run_comparison(CompareConfig(train_overrides={"quiet": quiet}), resume=out_dir, on_run=announce, report=False)
 
 
 #: Statuses of a run that continues from its checkpoint: stopped by Ctrl-C, or killed (no results.json written).
