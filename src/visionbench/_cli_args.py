@@ -73,6 +73,8 @@ FLAG_HELP: dict[str, tuple[str, str]] = {
     "threads": (DATA, "CPU threads for PyTorch and NumPy (default: all)"),
     "output_dir": (DATA, "parent folder of the run directories"),
     "quiet": (DATA, "no progress bar"),
+    "log_to": (DATA, "also send every epoch's metrics, the configuration and the results to tensorboard and/or "
+                     "mlflow, comma-separated (optional packages: pip install 'visionbench[tensorboard]')"),
     "batch_size": (HYPER, "examples per optimiser step"),
     "optimizer": (HYPER, "optimiser"),
     "lr": (HYPER, "peak learning rate"),
@@ -100,7 +102,7 @@ COMPARE_KEYS = tuple(k for k, (group, _) in FLAG_HELP.items() if group == DATA)
 def _add_field_flag(g: Any, name: str, help_: str) -> None:
     base = field_types(name)[0]
     default = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
-    if default is not None and default is not False and name not in RECIPE_FIELDS:
+    if default not in (None, False, ()) and name not in RECIPE_FIELDS:
         help_ = f"{help_} (default: {default})"
     flag = "--" + name.replace("_", "-")
     if base is bool:
@@ -110,9 +112,16 @@ def _add_field_flag(g: Any, name: str, help_: str) -> None:
             g.add_argument(flag, action="store_true", default=None, help=help_)
     elif get_origin(base) is Literal:
         g.add_argument(flag, choices=get_args(base), default=None, help=help_)
+    elif get_origin(base) is tuple:  # names, comma-separated; TrainConfig.validate checks each
+        g.add_argument(flag, type=name_list, default=None, help=help_, metavar="NAME[,NAME]")
     else:
         g.add_argument(flag, type=number(base, flag), default=None, help=help_,
                        metavar={int: "N", float: "X", str: "PATH" if "dir" in name else "TEXT"}.get(base, "V"))
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    """``a,b`` -> ``("a", "b")`` (empty: none)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def number(kind: Any, flag: str) -> Any:

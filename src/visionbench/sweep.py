@@ -203,7 +203,8 @@ def _signature(cfg: SweepConfig, params: list[Param]) -> dict[str, Any]:
     """What makes two processes' trials part of one search (checked when a process joins a study)."""
     return json.loads(json.dumps({"model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,
                                   "space": [p.as_dict() for p in params],
-                                  "base": {k: v for k, v in sorted(cfg.base.items()) if k != "quiet"}}))
+                                  "base": {k: v for k, v in sorted(cfg.base.items())
+                                           if k not in ("quiet", "log_to")}}))  # each process's own choices
 
 
 def tpe_sampler(seed: int) -> Any:

@@ -13,6 +13,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from visionbench.data._base import AugmentChoice
 from visionbench.errors import ConfigError, suggest
 from visionbench.recipe import Optimizer, Recipe, Schedule
+from visionbench.train.trackers import check_log_to
 
 __all__ = ["TrainConfig", "load_config_file", "field_types", "BUDGET_OPTIONS", "RECIPE_FIELDS", "BUDGET_FIELDS"]
 
@@ -59,6 +60,8 @@ class TrainConfig:
         eval_batch_size: batch size for validation and test.
         quiet: no progress bar.
         command: the command line that made the run (recorded for reproduction).
+        log_to: experiment trackers that get a copy of the run (``tensorboard``, ``mlflow``; optional packages, see
+            :mod:`visionbench.train.trackers`); not part of what makes runs comparable.
     """
 
     model: str = "cnn"
@@ -93,6 +96,14 @@ class TrainConfig:
     eval_batch_size: int = 512
     quiet: bool = False
     command: str | None = None
+    log_to: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A config file's list (or "tensorboard,mlflow") and config.json's list: one tuple of names, each once.
+        if isinstance(self.log_to, str):
+            self.log_to = tuple(n.strip() for n in self.log_to.split(","))
+        if isinstance(self.log_to, (list, tuple)) and all(isinstance(n, str) for n in self.log_to):
+            self.log_to = tuple(dict.fromkeys(n for n in self.log_to if n))
 
     def resolve(self, recipe: Recipe, dataset: str | None = None, img_size: int | None = None) -> TrainConfig:
         """A copy whose ``None`` hyper-parameters are filled from ``recipe`` (with its dataset overrides)."""
@@ -138,6 +149,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        check_log_to(self.log_to)  # names, and their packages installed: before any data is loaded
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -195,6 +207,8 @@ def _check_type(name: str, value: Any) -> None:
             return
         if get_origin(opt) is dict and isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return
+        if get_origin(opt) is tuple and isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+            return
     wanted = " or ".join(_type_word(o) for o in options)
     raise ConfigError(f"{_flag(name)} must be {wanted} (got {type(value).__name__} {value!r})")
 
@@ -204,6 +218,8 @@ def _type_word(hint: Any) -> str:
         return "one of " + ", ".join(get_args(hint))
     if get_origin(hint) is dict:
         return "a mapping"
+    if get_origin(hint) is tuple:
+        return "a list of names"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
 
 
