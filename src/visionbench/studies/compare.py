@@ -151,9 +151,12 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     if workers < 1:
         raise ConfigError(f"--workers {workers}: give 1 or more worker processes")
     quiet = cc.train_overrides.get("quiet")
+    # --log-to is each worker's own choice too (a joiner logs the runs it trains where it is told to).
+    own = {k: v for k, v in cc.train_overrides.items() if k == "log_to"}
     if resume is not None:
         out_dir = Path(resume)
         cc = _read_plan(out_dir, quiet)
+        cc.train_overrides.update(own)
         check_writable(out_dir, "--resume")
         _check(cc)
     else:
