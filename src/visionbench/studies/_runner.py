@@ -14,12 +14,15 @@ rebuilds them in place.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,11 @@ import numpy as np
 from visionbench import _env
 from visionbench.errors import ConfigError, RunError
 from visionbench.report.html import Document, Figure, Section, Table, fmt, write_document
-from visionbench.runs import unique_dir, write_json
-from visionbench.studies._study import PARTS_DIR, Reference, Study, StudyRun
+from visionbench.runs import LOCK_NAME, DirLock, check_writable, lock_dir, lock_owner, slug, unique_dir, write_json
+from visionbench.studies._study import PARTS_DIR, PartHeld, Reference, Study, StudyRun, wait_for_lock
 
-__all__ = ["STUDY_MODULES", "list_studies", "get_study", "run_study", "rebuild_study_report", "StudyResult"]
+__all__ = ["STUDY_MODULES", "list_studies", "get_study", "run_study", "plan_study", "rebuild_study_report",
+           "StudyResult"]
 
 #: Every study, in the order ``visionbench study list`` shows them: module name under ``visionbench.studies``.
 STUDY_MODULES = (
@@ -55,6 +59,7 @@ SUMMARY_FILE = "summary.json"
 class StudyResult:
     out_dir: Path
     summary: dict[str, Any]
+    pending: list[str] = field(default_factory=list)  # parts other workers held when this one ended (wait=False)
 
 
 def list_studies() -> list[Study]:
@@ -120,8 +125,16 @@ def run_study(
     quiet: bool = True,
     weights: str | None = None,
     full: bool = False,
+    workers: int = 1,
+    wait: bool = True,
 ) -> StudyResult:
     """Run study ``name`` into ``<out>/<stamp>-<name>/`` (or continue the study directory ``resume``).
+
+    Several processes (here, or on other machines sharing the folder) may work on one study directory at once: each
+    goes through the study's parts and does those nobody holds, each under its claim (see :meth:`StudyRun.part`), so
+    every part is done once, in the same order of data as by one process; while parts it cannot do are held, a worker
+    trains runs of their comparisons (see :func:`_help`) or waits, and takes over a part whose worker died. The last
+    worker to end builds the report.
 
     Args:
         name: a name from :func:`list_studies`.
@@ -130,58 +143,187 @@ def run_study(
         dataset: one of the study's datasets (default: the study's choice).
         data_dir: where to look for dataset files first.
         out: parent folder of the study directory.
-        resume: an existing study directory: its saved options are used and finished parts are not redone.
+        resume: an existing study directory: its saved options are used and finished parts are not redone; another
+            worker may be on it (this process joins it).
         command: the command line, recorded in the report.
-        on_part: called as ``on_part(part_name, already_done)`` before each part.
+        on_part: called as ``on_part(part_name, already_done)`` before each part this process does, and once for
+            each part it finds done.
         echo: receives the study's progress messages (None: silent).
         quiet: hide the progress bars of the training runs the study makes.
         weights: initial weights, for a study that takes them (:attr:`Study.weights` says what they mean).
         full: the study's longest tier, for a study that has one (:attr:`Study.full` says what it runs).
+        workers: start this many local worker processes on the study (its folder is made first) and wait for them;
+            1 works in this process.
+        wait: while parts are held by other workers, wait for them (or help them) instead of ending; a worker that
+            ends with parts held builds no report and names them in ``pending``.
     """
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: give 1 or more worker processes")
     study = get_study(name)
     if resume is not None:
         out_dir = Path(resume)
         meta = _read_json(out_dir / STUDY_FILE, "study record")
         if meta.get("study") != study.name:
             raise ConfigError(f"--resume {out_dir}: that folder holds study {meta.get('study')!r}, not {name!r}")
-        quick, full, seeds = bool(meta.get("quick")), bool(meta.get("full")), meta.get("seeds") or list(study.seeds)
-        dataset, data_dir, weights = meta.get("dataset"), meta.get("data_dir"), meta.get("weights")
+        check_writable(out_dir, "--resume")
     else:
-        if seeds is None:
-            seeds = study.seeds_quick if quick and study.seeds_quick else study.seeds
-        seeds = list(seeds)
-        _check_options(study, seeds, dataset)
-        if weights is not None and study.weights is None:
-            raise ConfigError(f"--weights: study {study.name} trains no model from given weights; drop --weights")
-        if full and study.full is None:
-            raise ConfigError(f"--full: study {study.name} has no longer tier (its default run is the whole study); "
-                              f"drop --full")
-        if full and quick:
-            raise ConfigError("--full and --quick: pick one (--quick is the smoke test, --full the longest tier)")
-        out_dir = unique_dir(out, f"{time.strftime('%Y%m%d-%H%M%S')}-{study.name}")
-        meta = {"study": study.name, "quick": quick, "full": full, "seeds": list(seeds), "dataset": dataset,
-                "data_dir": data_dir, "weights": weights, "command": command,
-                "created": time.strftime("%Y-%m-%d %H:%M:%S %z"), "seconds": 0.0}
-    meta.update(status="running", software=_env.software(), hardware=_env.hardware())
-    if resume is not None and command:
-        meta.setdefault("resumed_with", []).append(command)
-    write_json(out_dir / STUDY_FILE, meta)
-    runner = StudyRun(study, out_dir, quick=quick, seeds=seeds, dataset=dataset, data_dir=data_dir,
-                      on_part=on_part, echo=echo, quiet=quiet, weights=weights, full=full)
-    start = time.perf_counter()
-    status = "failed"
+        out_dir = plan_study(name, quick=quick, seeds=seeds, dataset=dataset, data_dir=data_dir, out=out,
+                             command=command, weights=weights, full=full)
+    if workers > 1:
+        from visionbench.studies._jobs import run_workers
+
+        run_workers(out_dir, workers, _study_worker, (study.name, str(out_dir), quiet), what="study",
+                    again=f"visionbench study run {study.name} --join {out_dir}")
+        return StudyResult(out_dir, _read_json(out_dir / SUMMARY_FILE, "study summary"))
+    return _work(study, out_dir, joined=command if resume is not None else "", on_part=on_part, echo=echo,
+                 quiet=quiet, wait=wait)
+
+
+def plan_study(name: str, *, quick: bool = False, seeds: Sequence[int] | None = None, dataset: str | None = None,
+               data_dir: str | None = None, out: str | Path = "studies", command: str = "",
+               weights: str | None = None, full: bool = False) -> Path:
+    """Check the options (as :func:`run_study`), make the study directory and write its ``study.json``, doing no
+    part: workers then join it with ``run_study(name, resume=DIR)``. Returns the directory."""
+    study = get_study(name)
+    if seeds is None:
+        seeds = study.seeds_quick if quick and study.seeds_quick else study.seeds
+    seeds = list(seeds)
+    _check_options(study, seeds, dataset)
+    if weights is not None and study.weights is None:
+        raise ConfigError(f"--weights: study {study.name} trains no model from given weights; drop --weights")
+    if full and study.full is None:
+        raise ConfigError(f"--full: study {study.name} has no longer tier (its default run is the whole study); "
+                          f"drop --full")
+    if full and quick:
+        raise ConfigError("--full and --quick: pick one (--quick is the smoke test, --full the longest tier)")
+    out_dir = unique_dir(out, f"{time.strftime('%Y%m%d-%H%M%S')}-{study.name}")
+    write_json(out_dir / STUDY_FILE, {
+        "study": study.name, "quick": quick, "full": full, "seeds": seeds, "dataset": dataset, "data_dir": data_dir,
+        "weights": weights, "command": command, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"), "seconds": 0.0,
+        "status": "planned"})
+    return out_dir
+
+
+def _study_worker(name: str, out_dir: str, quiet: bool) -> None:
+    # One of --workers N (its own process): a worker like any other on the study; one line per part it does.
+    def say(message: str) -> None:
+        print(f"{message} (worker {os.getpid()})", flush=True)
+
+    run_study(name, resume=out_dir, quiet=quiet, echo=say,
+              on_part=lambda part, done: None if done else say(f"{part}: running"))
+
+
+#: Where a study's workers say they are alive: ``<study>/.workers/<host>-<pid>/.lock``, held for a worker's life.
+WORKERS_DIR = ".workers"
+#: Seconds between two passes of a worker waiting for parts other workers hold.
+POLL_SECONDS = 1.0
+
+
+def _work(study: Study, out_dir: Path, *, joined: str, on_part: Callable[[str, bool], None] | None,
+          echo: Callable[[str], None] | None, quiet: bool, wait: bool) -> StudyResult:
+    """One worker on the study directory ``out_dir``: passes through the study until every part is done (or, without
+    ``wait``, until this worker can do nothing more), then its share of ``study.json`` and, if last, the report."""
+    with wait_for_lock(out_dir):  # study.json is read and written by one worker at a time
+        me = _register(out_dir)
+        meta = _read_json(out_dir / STUDY_FILE, "study record")
+        base = float(meta.get("seconds") or 0.0)
+        meta.update(status="running", software=_env.software(), hardware=_env.hardware())
+        if joined:
+            meta.setdefault("resumed_with", []).append(joined)
+        write_json(out_dir / STUDY_FILE, meta)
+    options = {"quick": bool(meta.get("quick")), "full": bool(meta.get("full")),
+               "seeds": meta.get("seeds") or list(study.seeds), "dataset": meta.get("dataset"),
+               "data_dir": meta.get("data_dir"), "weights": meta.get("weights")}
+    start, said = time.perf_counter(), set[str]()
+    status: str | None = "failed"
+    held: list[str] = []
+    summary: dict[str, Any] = {}
     try:
-        study.run(runner)
-        status = "completed"
+        while True:
+            runner = StudyRun(study, out_dir, on_part=on_part, echo=echo, quiet=quiet, said=said, **options)
+            try:
+                study.run(runner)
+            except PartHeld:
+                pass  # a step between two parts needs a held part: the rest of this pass waits with it
+            held = runner.held
+            if not held:
+                status = "completed"
+                break
+            _help(out_dir, quiet, runner)
+            if not wait:
+                status = None
+                break
+            time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         status = "interrupted"
         raise KeyboardInterrupt(f"study interrupted; resume with: visionbench study run {study.name} "
                                 f"--resume {out_dir}") from None
     finally:
-        meta.update(status=status, seconds=round(float(meta.get("seconds") or 0.0) + time.perf_counter() - start, 1),
-                    finished=time.strftime("%Y-%m-%d %H:%M:%S %z"))
+        summary = _finish(study, out_dir, me, status, base + time.perf_counter() - start)
+    return StudyResult(out_dir, summary, held)
+
+
+def _register(out_dir: Path) -> DirLock:
+    """Say this worker is alive (its lock dies with it); folders of dead workers are removed (under the study's lock,
+    so no worker registers meanwhile)."""
+    _live_workers(out_dir)
+    folder = out_dir / WORKERS_DIR / f"{slug(socket.gethostname())}-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return lock_dir(folder, "working on this study")
+
+
+def _live_workers(out_dir: Path, me: DirLock | None = None) -> list[Path]:
+    """The folders of the live workers other than ``me``; a dead worker's is removed (call under the study's lock)."""
+    live = []
+    for folder in sorted((out_dir / WORKERS_DIR).glob("*")):
+        if me is not None and folder == me.folder:
+            continue
+        if lock_owner(folder) is not None:
+            live.append(folder)
+            continue
+        with contextlib.suppress(OSError):  # killed: its lock file stayed
+            (folder / LOCK_NAME).unlink(missing_ok=True)
+            folder.rmdir()
+    return live
+
+
+def _finish(study: Study, out_dir: Path, me: DirLock, status: str | None, seconds: float) -> dict[str, Any]:
+    """Record how this worker ended in ``study.json`` without clobbering the others, and build the report if it is
+    the last worker and every part is done. Returns the summary (empty unless every part is done)."""
+    with wait_for_lock(out_dir):
+        meta = _read_json(out_dir / STUDY_FILE, "study record")
+        meta["seconds"] = round(max(float(meta.get("seconds") or 0.0), seconds), 1)  # wall time, not a sum
+        others = _live_workers(out_dir, me)
+        if status == "completed" or (status is not None and not others and meta.get("status") != "completed"):
+            meta.update(status=status, finished=time.strftime("%Y-%m-%d %H:%M:%S %z"))
         write_json(out_dir / STUDY_FILE, meta)
-    return StudyResult(out_dir, rebuild_study_report(out_dir))
+        me.release()
+        with contextlib.suppress(OSError):
+            me.folder.rmdir()
+        if meta.get("status") != "completed":
+            return {}
+        if others:  # the last of them builds the report
+            return build_summary(study, meta, _load_parts(out_dir))
+        return rebuild_study_report(out_dir)
+
+
+def _help(out_dir: Path, quiet: bool, runner: StudyRun) -> None:
+    """Train runs of the comparisons other workers' parts are running: a comparison folder of the study (one with a
+    ``plan.json``) in which a live process holds a run's claim. Its runs are claimed as in any comparison, so none is
+    trained twice; a run that failed is left to the part's own worker."""
+    from visionbench.studies.compare import CLAIMS_DIR as RUN_CLAIMS
+    from visionbench.studies.compare import CompareConfig, run_comparison
+
+    for plan in sorted(out_dir.glob("*/plan.json")):
+        claims = plan.parent / RUN_CLAIMS
+        if not claims.is_dir() or all(lock_owner(c) is None for c in claims.iterdir()):
+            continue
+
+        def announce(model: str, seed: int, i: int, total: int, where: str = plan.parent.name) -> None:
+            runner.echo(f"{where} [{i}/{total}] {model} (seed {seed}), helping the worker of its part")
+
+        run_comparison(CompareConfig(train_overrides={"quiet": quiet}), resume=plan.parent, on_run=announce,
+                       wait=False, report=False, retry=False)
 
 
 def _load_parts(out_dir: Path) -> list[dict[str, Any]]:

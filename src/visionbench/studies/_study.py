@@ -7,6 +7,10 @@ A study module (``studies/<name>.py``, or a package ``studies/<name>/`` whose ``
 values, tables and figures through a :class:`Part` and is saved to ``parts/<name>.json`` when it ends, so a study
 resumed with ``--resume`` redoes no finished part.
 
+Several workers may run one study directory at once: each goes through ``run`` and does a part only under its claim
+(``.claims/part-<name>/.lock``, an ``flock`` that dies with its process), skipping parts another worker holds; a
+part that reads a held part (:meth:`StudyRun.data_of`) gives its claim back and waits for a later pass.
+
 Every measured value is recorded under a key; ``summary.json`` joins it to the reference with the same key.
 """
 
@@ -23,15 +27,35 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from visionbench.errors import RunError
-from visionbench.runs import slug, write_json
+from visionbench.runs import DirLock, lock_owner, slug, try_lock, write_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Reference", "Study", "StudyRun", "Part", "PARTS_DIR", "FIGURES_DIR"]
+__all__ = ["Reference", "Study", "StudyRun", "Part", "PartHeld", "PARTS_DIR", "FIGURES_DIR", "CLAIMS_DIR",
+           "wait_for_lock"]
 
 PARTS_DIR = "parts"
 FIGURES_DIR = "figures"
+#: Where a study's workers claim parts: ``<study>/.claims/part-<name>/.lock`` (as a comparison's claim runs).
+CLAIMS_DIR = ".claims"
+
+
+def wait_for_lock(folder: Path) -> DirLock:
+    """Take ``folder``'s lock, waiting for its turn: for locks held seconds at a time (a comparison's folder while its
+    report is written, a study's while ``study.json`` is)."""
+    while (lock := try_lock(folder)) is None:
+        time.sleep(0.1)
+    return lock
+
+
+class PartHeld(BaseException):
+    """A part needs the data of a part another worker is doing: this pass gives up on it and the worker tries again
+    later. (A BaseException so that no ``except Exception`` in a study records it as the part's failure.)"""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -192,59 +216,114 @@ class StudyRun:
         full: the user's ``--full`` (only for a study whose :attr:`Study.full` says what it runs).
         parts: the parts done so far, in order (finished ones loaded from disk on resume).
         quiet: whether training runs made by the study hide their progress bars.
+        held: the parts this pass left to other workers (held by them, or waiting for one they hold).
     """
 
     def __init__(self, study: Study, out_dir: Path, *, quick: bool, seeds: Sequence[int], dataset: str | None,
                  data_dir: str | None, on_part: Callable[[str, bool], None] | None = None,
                  echo: Callable[[str], None] | None = None, quiet: bool = True, weights: str | None = None,
-                 full: bool = False) -> None:
+                 full: bool = False, said: set[str] | None = None) -> None:
         self.study, self.out_dir, self.quick, self.full = study, out_dir, quick, full
         self.seeds, self.dataset, self.data_dir = tuple(seeds), dataset, data_dir
         self.weights = weights
         self.parts: list[dict[str, Any]] = []
+        self.held: list[str] = []
         self.quiet = quiet
         self._on_part = on_part
         self._echo = echo
+        self._called: list[str] = []
+        self._said = set() if said is None else said  # what this worker already said, over its passes
 
     def echo(self, message: str) -> None:
         """Tell the user what is happening (the CLI prints it; silent in the library by default)."""
         if self._echo is not None:
             self._echo(message)
 
+    def _once(self, message: str) -> None:
+        # A worker goes through the study once a second while it waits: say each thing once.
+        if message not in self._said:
+            self._said.add(message)
+            self.echo(message)
+
     def part(self, name: str, fn: Callable[[Part], None], *, title: str = "") -> dict[str, Any]:
         """Do ``fn(part)`` and save what it recorded, or load it if a previous execution finished this part.
+
+        The part is done under its claim (:data:`CLAIMS_DIR`); when another worker holds it, or ``fn`` needs a part
+        another worker holds, it is left for later (listed in :attr:`held`) and an empty dict is returned.
 
         Returns:
             The saved part (``values``, ``tables``, ``figures``, ``notes``, ``data``, ``seconds``).
         """
         name = slug(name)
-        if any(p["name"] == name for p in self.parts):
+        if name in self._called:
             raise RunError(f"study {self.study.name}: part {name!r} is done twice (a bug in the study)")
-        path = self.out_dir / PARTS_DIR / f"{name}.json"
-        if path.is_file():
-            try:
-                saved = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise RunError(f"{path}: unreadable ({exc}); delete it to redo that part") from None
-            self.parts.append(saved)
-            if self._on_part:
-                self._on_part(name, True)
-            return saved
+        index = len(self._called)  # its place in the study, whichever worker does it
+        self._called.append(name)
+        saved = self._saved(name)
+        if saved is None:
+            claim_dir = self.out_dir / CLAIMS_DIR / f"part-{name}"
+            claim_dir.mkdir(parents=True, exist_ok=True)
+            claim = try_lock(claim_dir)
+            if claim is None:
+                self.held.append(name)
+                self._once(f"{name}: another worker has it (process {lock_owner(claim_dir) or '?'})")
+                return {}
+            with claim:
+                saved = self._saved(name)  # finished by another worker since we looked
+                if saved is None:
+                    saved = self._do(name, fn, title, index)
+                    if saved is None:
+                        return {}
+                    self.parts.append(saved)
+                    return saved
+        self.parts.append(saved)
+        if self._on_part and f"{name}: kept" not in self._said:
+            self._said.add(f"{name}: kept")
+            self._on_part(name, True)
+        return saved
+
+    def _do(self, name: str, fn: Callable[[Part], None], title: str, index: int) -> dict[str, Any] | None:
+        """Run ``fn`` as part ``name`` (its claim held) and save it; None when it needs a part another worker holds."""
         if self._on_part:
             self._on_part(name, False)
         part = Part(self, name, title or name)
         start = time.perf_counter()
-        fn(part)
-        saved = part.to_dict(time.perf_counter() - start) | {"index": len(self.parts)}
-        write_json(path, saved)
-        self.parts.append(saved)
+        try:
+            fn(part)
+        except PartHeld as held:
+            self.held.append(name)
+            self.echo(f"{name}: waits for part {held.name} (another worker has it)")
+            return None
+        saved = part.to_dict(time.perf_counter() - start) | {"index": index}
+        write_json(self.out_dir / PARTS_DIR / f"{name}.json", saved)
         return saved
 
+    def _saved(self, name: str) -> dict[str, Any] | None:
+        path = self.out_dir / PARTS_DIR / f"{name}.json"
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunError(f"{path}: unreadable ({exc}); delete it to redo that part") from None
+
     def data_of(self, name: str) -> dict[str, Any]:
-        """The ``data`` a finished part stored (for a later part that builds on it)."""
+        """The ``data`` a finished part stored (for a later part that builds on it).
+
+        Raises:
+            PartHeld: another worker holds that part and has not finished it (the caller's part waits).
+        """
+        name = slug(name)
         for p in self.parts:
-            if p["name"] == slug(name):
+            if p["name"] == name:
                 return p["data"]
+        if name in self.held:
+            saved = self._saved(name)  # finished by its worker since this pass skipped it
+            if saved is None:
+                raise PartHeld(name)
+            self.held.remove(name)
+            self.parts.append(saved)
+            return saved["data"]
         raise RunError(f"study {self.study.name}: part {name!r} has not run yet (a bug in the study)")
 
     def choose_dataset(self, default: str) -> str:

@@ -33,7 +33,6 @@ from visionbench.models import get_entry
 from visionbench.report.build import build_comparison_report
 from visionbench.runs import (
     RETIRED_DIR,
-    DirLock,
     Run,
     check_writable,
     find_runs,
@@ -45,6 +44,7 @@ from visionbench.runs import (
     write_json,
 )
 from visionbench.studies._jobs import run_workers, train_job, worker_context
+from visionbench.studies._study import wait_for_lock
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult
 
@@ -170,7 +170,7 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
         done, pending = _train_missing(cc, out_dir, on_run, wait=wait, retry=retry)
     result = ComparisonResult(out_dir, done, {}, pending)
     if report:
-        with _wait_for_lock(out_dir):
+        with wait_for_lock(out_dir):  # held only while a report is written (seconds)
             result.report = build_comparison_report(find_runs(out_dir / "runs"), out_dir,
                                                     title=f"{cc.dataset}: {', '.join(cc.models)}")
     return result
@@ -200,13 +200,6 @@ def _read_plan(out_dir: Path, quiet: bool | None) -> CompareConfig:
     if quiet is not None:
         cc.train_overrides["quiet"] = quiet
     return cc
-
-
-def _wait_for_lock(folder: Path) -> DirLock:
-    # The comparison folder's lock is held only while a report is written (seconds): wait for its turn.
-    while (lock := try_lock(folder)) is None:
-        time.sleep(0.1)
-    return lock
 
 
 def _existing_runs(runs_dir: Path, paths: Sequence[Path] | None = None) -> dict[tuple[str, int], Run]:
