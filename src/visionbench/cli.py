@@ -175,9 +175,15 @@ def cmd_study(args: argparse.Namespace) -> int:
         summary = rebuild_study_report(args.study_dir)
         views.print_study(console, summary, Path(args.study_dir), args.wide)
         return 0
+    if args.resume:  # a study keeps the options it was started with, whoever joins it
+        given = [k for k in ("quick", "full", "seeds", "dataset", "weights", "data_dir") if getattr(args, k)]
+        if given:
+            flag = f"--{given[0].replace('_', '-')}"
+            raise ConfigError(f"{flag}: the study in {args.resume} keeps the options it was started with; drop {flag} "
+                              f"(or start a new study without --resume/--join)")
     return _run_study(console, args.name, quick=args.quick, seeds=args.seeds, dataset=args.dataset,
                       data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide,
-                      weights=args.weights, full=args.full, command=args.command_line)
+                      weights=args.weights, full=args.full, command=args.command_line, workers=args.workers)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -302,6 +308,8 @@ _EXAMPLES = {
     "study": "examples:\n  visionbench study list\n  visionbench study run diy-autoencoder\n"
              "  visionbench study run diy-nonlinear --quick --seeds 0,1,2\n"
              "  visionbench study run diy-autoencoder --resume studies/20260101-120000-diy-autoencoder\n"
+             "  visionbench study run regnet --workers 2   # two local workers share the parts and their runs\n"
+             "  visionbench study run regnet --join studies/20260101-120000-regnet   # another worker on it\n"
              "  visionbench study report studies/20260101-120000-diy-autoencoder",
 }
 
@@ -393,7 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weights", help="initial weights, for a study that takes them (lab2: 'imagenet' or "
                                      "'alexnet=FILE,vgg16=FILE'; see `visionbench study list`)")
     q.add_argument("--out", default="studies", help="parent folder of the study directory")
-    q.add_argument("--resume", metavar="STUDY_DIR", help="continue an interrupted study; finished parts are kept")
+    q.add_argument("--resume", "--join", dest="resume", metavar="STUDY_DIR",
+                   help="continue a study, or join the workers on it (here or on another machine sharing the "
+                        "folder): finished parts are kept, each part is done by one worker")
+    q.add_argument("--workers", type=number(int, "--workers"), default=1, metavar="N",
+                   help="N local worker processes share the study's parts")
     q.add_argument("--quiet", action="store_true", help="no progress bars for the training runs")
     q.add_argument("--wide", action="store_true", help="show every column of the table")
     q = study_sub.add_parser("report", help="rebuild a study's summary.json, report.html and report.md in place",
