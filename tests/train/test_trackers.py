@@ -173,6 +173,27 @@ def test_a_tracker_that_cannot_open_stops_the_run_in_one_line_before_training(ti
     assert calls["n"] == 0
 
 
+def test_a_tracker_failing_to_open_after_another_keeps_the_first_for_the_resume(tiny_cfg, monkeypatch, tmp_path,
+                                                                                 mlflow_store):
+    from visionbench.train import trackers
+
+    def broken(self, *args):
+        raise ImportError("tensorboard is broken here")
+
+    with monkeypatch.context() as m:
+        m.setattr(trackers._TensorBoard, "__init__", broken)
+        with pytest.raises(RunError, match=r"^--log-to tensorboard: cannot open it \(tensorboard is broken here\)"):
+            train(tiny_cfg(epochs=1, log_to=("mlflow", "tensorboard")))
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if (p / "config.json").is_file()]
+    _, run = _mlflow_run(run_dir)
+    assert run.info.status == "FAILED"
+    resumed = train(None, resume=run_dir)
+    assert resumed.status == "completed"
+    client, again = _mlflow_run(run_dir)
+    assert again.info.run_id == run.info.run_id and again.info.status == "FINISHED"
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
 def test_a_missing_package_is_one_line_before_any_data_is_loaded(tiny_cfg, monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
 

@@ -410,15 +410,16 @@ def open_tracker(session: Any, run_dir: Path, *, resumed: bool) -> Tracker:
                 raise
             except Exception as exc:  # noqa: BLE001 - an import, a URI, a server: one line, before training
                 where = f" at {_masked(_mlflow_uri(run_dir)[0])}" if name == "mlflow" else ""
-                raise RunError(f"--log-to {name}: cannot open it{where} ({_first_line(exc)}); fix that (or drop "
-                               f"--log-to), then resume with: visionbench train --resume {run_dir}") from None
-        if json.dumps(state, sort_keys=True) != before:
-            from visionbench.runs import write_json
-
-            write_json(run_dir / TRACKERS_FILE, state)
+                raise RunError(f"--log-to {name}: cannot open it{where} ({_first_line(exc)}); fix that, then "
+                               f"resume with: visionbench train --resume {run_dir}") from None
     except BaseException:
         for sink in sinks:
             with contextlib.suppress(Exception):
                 sink.close()
         raise
+    finally:  # also when a later tracker failed: the resume goes on in the tracker runs already made
+        if json.dumps(state, sort_keys=True) != before:
+            from visionbench.runs import write_json
+
+            write_json(run_dir / TRACKERS_FILE, state)
     return _Trackers(sinks)
