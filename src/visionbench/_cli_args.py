@@ -74,7 +74,7 @@ FLAG_HELP: dict[str, tuple[str, str]] = {
     "output_dir": (DATA, "parent folder of the run directories"),
     "quiet": (DATA, "no progress bar"),
     "log_to": (DATA, "also send every epoch's metrics, the configuration and the results to tensorboard and/or "
-                     "mlflow, comma-separated (optional packages: pip install 'visionbench[tensorboard]')"),
+                     "mlflow, comma-separated (optional: pip install 'visionbench[tensorboard,mlflow]')"),
     "batch_size": (HYPER, "examples per optimiser step"),
     "optimizer": (HYPER, "optimiser"),
     "lr": (HYPER, "peak learning rate"),
