@@ -32,7 +32,15 @@ from visionbench import _env
 from visionbench.errors import ConfigError, RunError
 from visionbench.report.html import Document, Figure, Section, Table, fmt, write_document
 from visionbench.runs import LOCK_NAME, DirLock, check_writable, lock_dir, lock_owner, slug, unique_dir, write_json
-from visionbench.studies._study import PARTS_DIR, PartHeld, Reference, Study, StudyRun, wait_for_lock
+from visionbench.studies._study import (
+    PARTS_DIR,
+    PartHeld,
+    Reference,
+    Study,
+    StudyRun,
+    WorkerMemo,
+    wait_for_lock,
+)
 
 __all__ = ["STUDY_MODULES", "list_studies", "get_study", "run_study", "plan_study", "rebuild_study_report",
            "StudyResult"]
@@ -234,13 +242,13 @@ def _work(study: Study, out_dir: Path, *, joined: str, on_part: Callable[[str, b
     options = {"quick": bool(meta.get("quick")), "full": bool(meta.get("full")),
                "seeds": meta.get("seeds") or list(study.seeds), "dataset": meta.get("dataset"),
                "data_dir": meta.get("data_dir"), "weights": meta.get("weights")}
-    start, said = time.perf_counter(), set[str]()
+    start, memo = time.perf_counter(), WorkerMemo()
     status: str | None = "failed"
     held: list[str] = []
     summary: dict[str, Any] = {}
     try:
         while True:
-            runner = StudyRun(study, out_dir, on_part=on_part, echo=echo, quiet=quiet, said=said, **options)
+            runner = StudyRun(study, out_dir, on_part=on_part, echo=echo, quiet=quiet, memo=memo, **options)
             try:
                 study.run(runner)
             except PartHeld:

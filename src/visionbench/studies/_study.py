@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["Reference", "Study", "StudyRun", "Part", "PartHeld", "PARTS_DIR", "FIGURES_DIR", "CLAIMS_DIR",
-           "wait_for_lock"]
+           "WorkerMemo", "wait_for_lock"]
 
 PARTS_DIR = "parts"
 FIGURES_DIR = "figures"
@@ -47,6 +47,15 @@ def wait_for_lock(folder: Path) -> DirLock:
     while (lock := try_lock(folder)) is None:
         time.sleep(0.1)
     return lock
+
+
+@dataclass
+class WorkerMemo:
+    """What one worker remembers over its passes through a study: what it said (each thing is said once), and the
+    parts that wait for another (``{part: the part it waits for}``: not tried again until that one is saved)."""
+
+    said: set[str] = field(default_factory=set)
+    waits: dict[str, str] = field(default_factory=dict)
 
 
 class PartHeld(BaseException):
@@ -222,7 +231,7 @@ class StudyRun:
     def __init__(self, study: Study, out_dir: Path, *, quick: bool, seeds: Sequence[int], dataset: str | None,
                  data_dir: str | None, on_part: Callable[[str, bool], None] | None = None,
                  echo: Callable[[str], None] | None = None, quiet: bool = True, weights: str | None = None,
-                 full: bool = False, said: set[str] | None = None) -> None:
+                 full: bool = False, memo: WorkerMemo | None = None) -> None:
         self.study, self.out_dir, self.quick, self.full = study, out_dir, quick, full
         self.seeds, self.dataset, self.data_dir = tuple(seeds), dataset, data_dir
         self.weights = weights
@@ -232,7 +241,7 @@ class StudyRun:
         self._on_part = on_part
         self._echo = echo
         self._called: list[str] = []
-        self._said = set() if said is None else said  # what this worker already said, over its passes
+        self._memo = WorkerMemo() if memo is None else memo
 
     def echo(self, message: str) -> None:
         """Tell the user what is happening (the CLI prints it; silent in the library by default)."""
@@ -241,8 +250,8 @@ class StudyRun:
 
     def _once(self, message: str) -> None:
         # A worker goes through the study once a second while it waits: say each thing once.
-        if message not in self._said:
-            self._said.add(message)
+        if message not in self._memo.said:
+            self._memo.said.add(message)
             self.echo(message)
 
     def part(self, name: str, fn: Callable[[Part], None], *, title: str = "") -> dict[str, Any]:
@@ -260,6 +269,10 @@ class StudyRun:
         index = len(self._called)  # its place in the study, whichever worker does it
         self._called.append(name)
         saved = self._saved(name)
+        waits = self._memo.waits.get(name)
+        if saved is None and waits is not None and self._saved(waits) is None:  # not before that part is saved
+            self.held.append(name)
+            return {}
         if saved is None:
             claim_dir = self.out_dir / CLAIMS_DIR / f"part-{name}"
             claim_dir.mkdir(parents=True, exist_ok=True)
@@ -277,8 +290,8 @@ class StudyRun:
                     self.parts.append(saved)
                     return saved
         self.parts.append(saved)
-        if self._on_part and f"{name}: kept" not in self._said:
-            self._said.add(f"{name}: kept")
+        if self._on_part and f"{name}: kept" not in self._memo.said:
+            self._memo.said.add(f"{name}: kept")
             self._on_part(name, True)
         return saved
 
@@ -292,6 +305,7 @@ class StudyRun:
             fn(part)
         except PartHeld as held:
             self.held.append(name)
+            self._memo.waits[name] = held.name
             self.echo(f"{name}: waits for part {held.name} (another worker has it)")
             return None
         saved = part.to_dict(time.perf_counter() - start) | {"index": index}
