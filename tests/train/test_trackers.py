@@ -4,6 +4,7 @@ directory; resume into the same tracker runs; failures; nothing imported without
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,8 +16,9 @@ from visionbench.errors import ConfigError, RunError
 from visionbench.train import TrainConfig, backends, train
 from visionbench.train.trackers import TRACKERS_FILE, metric_name
 
-pytest.importorskip("tensorboard")
-pytest.importorskip("mlflow")
+# Looked up, not imported: MLflow decides at import whether to send telemetry, and here no test runs yet.
+pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("tensorboard", "mlflow")),
+                                reason="the tensorboard and mlflow extras are not installed")
 
 COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "steps")  # history.csv's
 
@@ -40,6 +42,14 @@ def _mlflow_run(run_dir):
     state = json.loads((run_dir / TRACKERS_FILE).read_text())["mlflow"]
     client = MlflowClient(tracking_uri=state["tracking_uri"])
     return client, client.get_run(state["run_id"])
+
+
+@pytest.fixture(autouse=True)
+def _no_telemetry(monkeypatch):
+    # MLflow 3 sends usage telemetry unless told not to (or it sees a CI or pytest variable); tests never touch the
+    # network. Read at each event, so setting it here is early enough (training children inherit it).
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
 
 
 @pytest.fixture
