@@ -118,12 +118,15 @@ def run_workers(folder: Path, n: int, fn: Callable[..., None], args: tuple[Any, 
 
 
 def _worker_main(fn: Callable[..., None], args: tuple[Any, ...]) -> None:
-    # One of run_workers' processes: a user's error is one line on stderr and exit status 2.
+    # One of run_workers' processes: a user's error is one line on stderr and exit status 2; Ctrl-C (which the parent
+    # reports with the command that resumes) exit status 130, without a traceback.
     try:
         fn(*args)
     except VisionbenchError as exc:
         print(f"error: worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _end_with(parent: int) -> None:
