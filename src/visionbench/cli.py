@@ -6,6 +6,7 @@ Errors a user can fix (``VisionbenchError``) are printed as one line on stderr w
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -82,6 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _report_run(result: Any) -> int:
+    if not result.primary:  # a torchrun rank other than 0: rank 0 reports the run
+        return {"completed": 0, "interrupted": 130}.get(result.status, 1)
     r = result.results
     if result.status == "completed":
         print(f"run: {result.run_dir}")
@@ -451,6 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if os.environ.get("WORLD_SIZE", "1") not in ("", "1") and args.func is not cmd_train:
+            raise ConfigError(f"`visionbench {args.command}` runs in one process; only `visionbench train` runs "
+                              f"under torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']})")
         return int(args.func(args))
     except VisionbenchError as exc:
         if args.verbose:

@@ -250,8 +250,8 @@ def test_a_diverged_run_is_retried_on_resume_and_counted_once(tmp_path, monkeypa
                        output_dir=str(tmp_path), name="cmp", isolate=False, train_overrides=TINY)
     real_step = backends.TorchBackend.train_step
 
-    def nan_step(self, x, y):
-        loss, stats = real_step(self, x, y)
+    def nan_step(self, x, y, *args):
+        loss, stats = real_step(self, x, y, *args)
         return float("nan"), stats
 
     monkeypatch.setattr(backends.TorchBackend, "train_step", nan_step)
@@ -307,7 +307,7 @@ def test_a_run_being_trained_is_never_touched_by_compare_or_counted_by_report(tm
 def test_a_run_that_crashes_while_training_is_recorded_as_failed_in_its_own_folder(tmp_path, monkeypatch):
     from visionbench.train import backends
 
-    def crash(self, x, y):
+    def crash(self, x, y, *args):
         raise RuntimeError("a bug in a training step")
 
     monkeypatch.setattr(backends.TorchBackend, "train_step", crash)

@@ -28,11 +28,11 @@ def interrupted(monkeypatch):
         original = backend_cls.train_step
         calls = {"n": 0}
 
-        def stop_there(self, x, y):
+        def stop_there(self, x, y, *args):
             calls["n"] += 1
             if calls["n"] == at_step:
                 raise KeyboardInterrupt
-            return original(self, x, y)
+            return original(self, x, y, *args)
 
         monkeypatch.setattr(backend_cls, "train_step", stop_there)
         try:

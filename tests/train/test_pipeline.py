@@ -78,9 +78,9 @@ def test_non_finite_loss_stops_with_status_diverged(tiny_cfg, monkeypatch):
     original = backends.TorchBackend.train_step
     calls = {"n": 0}
 
-    def explode_in_epoch_2(self, x, y):
+    def explode_in_epoch_2(self, x, y, *args):
         calls["n"] += 1
-        loss, correct = original(self, x, y)
+        loss, correct = original(self, x, y, *args)
         return (float("nan") if calls["n"] > 8 else loss), correct
 
     monkeypatch.setattr(backends.TorchBackend, "train_step", explode_in_epoch_2)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from visionbench.errors import RunError
+from visionbench.errors import ConfigError, RunError
 from visionbench.models._weights import weights_digest, zip_damage
 from visionbench.runs import atomic_write_bytes
 from visionbench.train.config import TrainConfig
@@ -36,9 +36,22 @@ class Backend:
     def set_lr(self, lr: float) -> None:
         raise NotImplementedError
 
-    def train_step(self, x: Any, y: Any) -> tuple[float, dict[str, float]]:
-        """One optimisation step on a batch; returns (mean loss, statistics summed over the batch's examples)."""
+    def train_step(self, x: Any, y: Any, weight: float = 1.0) -> tuple[float, dict[str, float]]:
+        """One optimisation step on a batch; returns (mean loss, statistics summed over the batch's examples).
+
+        ``weight`` multiplies the loss before the backward pass (under torchrun: this process's share of the global
+        batch, see :meth:`visionbench.train.distributed.Dist.loss_weight`); the returned loss is not weighted.
+        """
         raise NotImplementedError
+
+    def distribute(self, dist: Any) -> None:
+        """Train data-parallel from now on (under torchrun): see :mod:`visionbench.train.distributed`."""
+        raise ConfigError(f"torchrun: the {self.engine} engine trains in one process; run it without torchrun")
+
+    def share(self, dist: Any, *, weights_only: bool = False) -> None:
+        """Copy rank 0's weights (and optimizer state) to every rank, e.g. after rank 0 read a checkpoint."""
+        if dist.enabled:
+            raise ConfigError(f"torchrun: the {self.engine} engine trains in one process; run it without torchrun")
 
     def predict(self, x: Any) -> Any:
         """Classifiers: logits (B, K) as a float32 NumPy array; detectors: one prediction dict per image."""
@@ -132,21 +145,54 @@ class TorchBackend(Backend):
             self.optimizer = torch.optim.AdamW(groups, lr=lr)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        #: What a training step calls: the model, or its DistributedDataParallel wrapper under torchrun.
+        self.train_model: nn.Module = self.model
+
+    def distribute(self, dist: Any) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        from visionbench.train.distributed import sync_batchnorm
+
+        sync_batchnorm(self.model, self.device)
+        self.train_model = DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def share(self, dist: Any, *, weights_only: bool = False) -> None:
+        from visionbench.train.distributed import to_cpu
+
+        if not dist.enabled:
+            return
+        state = None
+        if dist.writer:
+            state = {"model": to_cpu(self.model.state_dict())}
+            if not weights_only:
+                state["optimizer"] = to_cpu(self.optimizer.state_dict())
+                if self.scaler is not None:
+                    state["scaler"] = self.scaler.state_dict()
+        state = dist.broadcast(state)
+        if not dist.writer:
+            self.model.load_state_dict(state["model"])
+            if "optimizer" in state:
+                self.optimizer.load_state_dict(state["optimizer"])
+            if self.scaler is not None and "scaler" in state:
+                self.scaler.load_state_dict(state["scaler"])
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, float]]:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[float, dict[str, float]]:
         x = x.contiguous(memory_format=torch.channels_last)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, enabled=self.amp):
-            logits = self.model(x)
+            logits = self.train_model(x)
             loss = self.loss_fn(logits, y)
-        self._step(loss)
+        self._step(loss, weight)
         return float(loss.detach()), {"correct": float((logits.detach().argmax(1) == y).sum())}
 
-    def _step(self, loss: torch.Tensor) -> None:
+    def _step(self, loss: torch.Tensor, weight: float = 1.0) -> None:
+        if weight != 1.0:
+            loss = loss * weight
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -243,12 +289,13 @@ class DetectionBackend(TorchBackend):
 
     channels_last = False  # images of any size go through the detector's own transform
 
-    def train_step(self, x: list[torch.Tensor], y: list[dict[str, torch.Tensor]]) -> tuple[float, dict[str, float]]:
+    def train_step(self, x: list[torch.Tensor], y: list[dict[str, torch.Tensor]],
+                   weight: float = 1.0) -> tuple[float, dict[str, float]]:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, enabled=self.amp):
-            losses = self.model(x, y)
+            losses = self.train_model(x, y)
             loss = sum(losses.values())
-        self._step(loss)  # type: ignore[arg-type]
+        self._step(loss, weight)  # type: ignore[arg-type]
         n = float(len(x))
         return float(loss.detach()), {k: float(v.detach()) * n for k, v in losses.items()}
 
@@ -325,14 +372,14 @@ class ScratchBackend(Backend):
     def set_lr(self, lr: float) -> None:
         self.optimizer.lr = lr
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, dict[str, float]]:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[float, dict[str, float]]:
         xb = self._to_layout(x)
         yb = y.cpu().numpy()
         self.optimizer.zero_grad()
         logits = self.model.forward(xb)
         losses = self.loss.forward(yb, logits)
         # The engine's losses return per-example gradients: average over the batch like torch's 'mean'.
-        delta = self.loss.backward(yb, logits) / len(yb)
+        delta = self.loss.backward(yb, logits) * (weight / len(yb))
         self.model.backward(delta)
         self.optimizer.step()
         return float(np.mean(losses)), {"correct": float((logits.argmax(1) == yb).sum())}

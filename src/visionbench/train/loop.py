@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from visionbench import costs
-from visionbench.errors import RunError
+from visionbench.errors import ConfigError, RunError
 from visionbench.runs import (
     DirLock,
     Run,
@@ -38,8 +38,10 @@ from visionbench.runs import (
     write_history,
     write_json,
 )
+from visionbench.train import distributed
 from visionbench.train.budget import plan_from_recipe, steps_for_time
 from visionbench.train.config import TrainConfig
+from visionbench.train.distributed import Dist
 from visionbench.train.progress import EpochProgress
 from visionbench.train.schedule import lr_at
 from visionbench.train.session import Session, build_session, resolve_device, with_budget
@@ -58,6 +60,8 @@ class TrainResult:
     status: str  # "completed" | "diverged" | "interrupted" | "pruned"
     results: dict[str, Any]
     message: str = ""
+    #: This process reports the run (False on the ranks other than 0 under torchrun: rank 0 speaks for them).
+    primary: bool = True
 
 
 def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
@@ -95,6 +99,9 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
           on_epoch: Callable[[dict[str, Any]], bool | None] | None = None) -> TrainResult:
     """Train a model as ``cfg`` says, or continue the run in ``resume``; returns the run directory and status.
 
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes train the run together, data-parallel, and rank 0 alone
+    writes it (:mod:`visionbench.train.distributed`); resume it with the same command and ``--resume``.
+
     The run directory is locked while this process trains it (:func:`visionbench.runs.lock_dir`): a second
     process resuming it is refused, and readers see it as ``running``. A run killed at any moment (SIGKILL
     included) resumes from its last checkpoint to the same weights as a run never stopped.
@@ -107,30 +114,61 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
             returning True stops the run there with status ``pruned`` (a sweep's pruner): the epoch is
             checkpointed, and the run ends as a diverged one does (best weights on the test set, results.json).
     """
-    lock: DirLock | None = None
+    dist = distributed.setup(cfg.device if cfg is not None else None)
+    try:
+        return _train(cfg, dist, resume, on_start, on_epoch)
+    finally:
+        distributed.teardown(dist)
+
+
+def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
+           on_start: Callable[[Path], None] | None,
+           on_epoch: Callable[[dict[str, Any]], bool | None] | None) -> TrainResult:
+    """:func:`train` in one process of ``dist``: rank 0 reads and writes the run directory, and hands what it
+    read (the resumed configuration, the run directory, the checkpoint) to the other ranks."""
+    held: list[DirLock] = []  # the run's lock, held by rank 0 only
+    run_dir: Path | None = None
     if resume is not None:
-        run, cfg = _prepare_resume(resume, cfg)
-        run_dir: Path | None = run.path
-        check_writable(run.path, "--resume")
-        lock = lock_dir(run.path)
+        def prepare() -> tuple[Path, TrainConfig]:
+            run, saved = _prepare_resume(resume, cfg)
+            check_writable(run.path, "--resume")
+            held.append(lock_dir(run.path))
+            return run.path, saved
+
+        run_dir, cfg = dist.on_writer(prepare)
     elif cfg is None:
         raise ValueError("train() needs a config or a run directory to resume")
     else:
         cfg.validate()
-        check_writable(cfg.output_dir)  # a read-only or impossible folder: one line before any data is read
-        run_dir = None
+        dist.on_writer(lambda: check_writable(cfg.output_dir))  # a read-only folder: one line before data is read
     try:  # build_session validates cfg (again, for a new run: a resumed one's saved config is checked there)
+        if dist.world > 1:
+            _check_distributed(cfg, dist)
         device = resolve_device(cfg.device)
         costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
         baseline_mb = costs.current_memory_mb(device)
         session = build_session(cfg)
+        if dist.world > 1:
+            session = dataclasses.replace(session, dist=dataclasses.replace(dist, device=session.device))
+            _check_batches(session)
         if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
             session = plan_time_budget(session)
+        if dist.world > 1:
+            session.backend.distribute(session.dist)
         if run_dir is None:
-            run_dir, lock = _create_run(session)
+            def create() -> Path:
+                path, lock = _create_run(session)
+                held.append(lock)
+                return path
+
+            run_dir = session.dist.on_writer(create)
             start_epoch, history, best = 1, [], _no_best(session)
         else:
-            start_epoch, history, best = _resume_point(session, run_dir)
+            start_epoch, history, best = session.dist.on_writer(lambda: _resume_point(session, run_dir))
+            session.backend.share(session.dist)  # rank 0 read the checkpoint
+        if not session.dist.writer:
+            return dataclasses.replace(_fit(session, run_dir, start_epoch, history, best, baseline_mb, None, None),
+                                       primary=False)
         if on_start is not None:
             on_start(run_dir)
         handler = _setup_logging(run_dir, session.cfg.quiet)
@@ -142,8 +180,31 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
             logging.getLogger("visionbench").removeHandler(handler)
             handler.close()
     finally:
-        if lock is not None:
+        for lock in held:
             lock.release()
+
+
+def _check_distributed(cfg: TrainConfig, dist: Dist) -> None:
+    """What cannot train under torchrun, said before any data is read."""
+    from visionbench.models import get_entry
+
+    engine = get_entry(cfg.model).engine
+    if engine != "torch":
+        raise ConfigError(f"torchrun: --model {cfg.model} runs on the {engine} engine, which trains in one process; "
+                          f"run it without torchrun (or pick a torch model: visionbench models)")
+
+
+def _check_batches(session: Session) -> None:
+    """Under torchrun every step must give each of the N processes at least one image."""
+    world, batch, n = session.dist.world, int(session.cfg.batch_size or 0), len(session.train)
+    if batch < world:
+        raise ConfigError(f"--batch-size {batch}: fewer images per step than the {world} processes torchrun "
+                          f"started; use --batch-size {world} or more (it is the global batch, split across them)")
+    last = n % batch
+    if 0 < last < world:
+        raise ConfigError(f"--batch-size {batch}: an epoch of {n} training images ends with a batch of {last}, "
+                          f"fewer than the {world} processes; pick a batch size that divides {n} or leaves at least "
+                          f"{world} (e.g. --batch-size {batch + 1})")
 
 
 def _no_best(session: Session) -> dict[str, Any]:
@@ -173,6 +234,10 @@ def _create_run(session: Session) -> tuple[Path, DirLock]:
                     "warmup_steps": budget.warmup_steps, "source": budget.source,
                     "time_budget": cfg.time_budget, "probe": session.probe},
         )
+        if session.dist.world > 1:  # the launch that trained it (torchrun's own flags, as far as they are known)
+            nodes, local = _torchrun_shape(session.dist.world)
+            config_out["command"] = f"torchrun --nnodes {nodes} --nproc-per-node {local} -m {config_out['command']}"
+            config_out["distributed"] = {"world_size": session.dist.world, "backend": session.dist.backend}
         transfer = getattr(getattr(backend, "model", None), "transfer_info", None)
         if transfer:  # where pretrained weights came from and which tensors were not loaded
             config_out["transfer"] = transfer
@@ -183,6 +248,17 @@ def _create_run(session: Session) -> tuple[Path, DirLock]:
         lock.release()
         raise
     return run_dir, lock
+
+
+def _torchrun_shape(world: int) -> tuple[int, int]:
+    """(nodes, processes per node) of the torchrun launch, from the environment it sets."""
+    import os
+
+    try:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    except ValueError:
+        local = world
+    return max(1, world // max(local, 1)), local
 
 
 def _resume_point(session: Session, run_dir: Path) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
@@ -210,8 +286,9 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
          best: dict[str, Any], baseline_mb: float | None = None,
          on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
          tracker: Tracker | None = None) -> TrainResult:
-    cfg, backend, budget, task = session.cfg, session.backend, session.budget, session.task
+    cfg, backend, budget, task, dist = session.cfg, session.backend, session.budget, session.task, session.dist
     assert budget is not None and cfg.batch_size and cfg.lr and cfg.schedule is not None
+    writer = dist.writer  # only rank 0 writes the run directory (one process: always)
     n_train = len(session.train)
     steps_per_epoch, total_steps, n_epochs = budget.steps_per_epoch, budget.steps, budget.epochs
     history_path = run_dir / "history.csv"
@@ -219,18 +296,19 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
     best_weights = None
     best_path = _checkpoint_path(run_dir, "best", session)
     resume_cmd = f"visionbench train --resume {shlex.quote(str(run_dir))}"
-    log.info("run %s: %s on %s, %d train / %d val, %d steps (%d epochs, budget from %s) from epoch %d", run_dir.name,
-             cfg.model, session.dataset.name, n_train, len(session.val), total_steps, n_epochs, budget.source,
-             start_epoch)
+    log.info("run %s: %s on %s, %d train / %d val, %d steps (%d epochs, budget from %s) from epoch %d%s",
+             run_dir.name, cfg.model, session.dataset.name, n_train, len(session.val), total_steps, n_epochs,
+             budget.source, start_epoch, f", {dist.world} processes ({dist.backend})" if dist.world > 1 else "")
     status, message = "completed", ""
     last_save, saved_epoch = time.monotonic(), start_epoch - 1
-    progress = EpochProgress(enabled=not cfg.quiet)
+    progress = EpochProgress(enabled=not cfg.quiet and writer)
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, n_epochs + 1):
             order = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 0)).permutation(n_train)
             gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1))
-            backend.reseed(_epoch_seed(cfg.seed, epoch, 2))
+            backend.reseed(_epoch_seed(cfg.seed, epoch, 2) if dist.rank == 0  # dropout: each rank its own masks
+                           else int(np.random.SeedSequence([cfg.seed, epoch, 2, dist.rank]).generate_state(1)[0]))
             backend.train_mode()
             loss_sum, seen, stats = 0.0, 0, {}
             t0 = time.perf_counter()
@@ -242,7 +320,9 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                 backend.set_lr(lr)
                 idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
                 x, y = task.batch(session, session.train, idx, gen)
-                loss, step_stats = backend.train_step(x, y)
+                x, y = dist.shard(x), dist.shard(y)  # under torchrun: this rank's rows of the global batch
+                loss, step_stats = backend.train_step(x, y, dist.loss_weight(len(y), len(idx)))
+                loss, step_stats = _global_step(dist, loss, step_stats, len(y), len(idx))
                 if not math.isfinite(loss):
                     status = "diverged"
                     message = (f"training diverged: loss is {loss} at epoch {epoch}, step {step + 1}/"
@@ -269,13 +349,14 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
             if row[task.monitor] > best[task.monitor]:
                 best = {task.monitor: row[task.monitor], "epoch": epoch}
                 best_weights = backend.weights()
-                backend.save(best_path, {"epoch": epoch, "best": best, "history": history})
-            stop = on_epoch is not None and bool(on_epoch(row))
+                if writer:
+                    backend.save(best_path, {"epoch": epoch, "best": best, "history": history})
+            stop = dist.broadcast(on_epoch is not None and bool(on_epoch(row)))  # rank 0's hook decides
             now = time.monotonic()
             # Checkpoint at most every CHECKPOINT_EVERY_SECONDS (and after the last epoch): a tiny dataset runs
             # thousands of sub-second epochs, whose checkpoints would cost more than the training. Resume stays
             # exact: it replays from the last checkpointed epoch with the same per-epoch seeds.
-            if stop or epoch == n_epochs or now - last_save >= CHECKPOINT_EVERY_SECONDS:
+            if writer and (stop or epoch == n_epochs or now - last_save >= CHECKPOINT_EVERY_SECONDS):
                 write_history(history_path, history, task.history_fields)
                 backend.save(_checkpoint_path(run_dir, "last", session),
                              {"epoch": epoch, "best": best, "history": history})
@@ -288,14 +369,20 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
         log.error(message)
     except KeyboardInterrupt:
         status = "interrupted"
+        if dist.world > 1:  # the other ranks may have stopped anywhere: no collective from here on
+            dist.alone = True
         kept = f"the checkpoint of epoch {saved_epoch} is kept" if saved_epoch else "the initial checkpoint is kept"
         message = f"interrupted during epoch {epoch}; {kept}; resume with: {resume_cmd}"
         log.warning(message)
     finally:
         progress.close()
-        write_history(history_path, history, task.history_fields)  # every finished epoch, checkpointed or not
-
+        if writer:
+            write_history(history_path, history, task.history_fields)  # every finished epoch, checkpointed or not
+    if dist.alone and not writer:  # interrupted under torchrun: rank 0 evaluates and writes alone
+        return TrainResult(run_dir, status, {}, message)
     results = _final_results(session, run_dir, status, history, best, best_weights, train_seconds, baseline_mb)
+    if not writer:
+        return TrainResult(run_dir, status, results, message)
     write_json(run_dir / "results.json", results)
     if tracker is not None:
         tracker.finish(status, results)
@@ -304,6 +391,17 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
 
 class _Diverged(Exception):
     pass
+
+
+def _global_step(dist: Dist, loss: float, stats: dict[str, float], n_local: int,
+                 n_global: int) -> tuple[float, dict[str, float]]:
+    """The step's loss (mean over the global batch) and statistics (summed over it) from every rank's share; the
+    same numbers on every rank, so all ranks see a divergence at the same step."""
+    if not dist.enabled:
+        return loss, stats
+    keys = sorted(stats)
+    total = dist.sum([loss * n_local, *(stats[k] for k in keys)])
+    return total[0] / n_global, dict(zip(keys, total[1:], strict=True))
 
 
 #: Seconds between two checkpoints of the last epoch (the final epoch is always checkpointed).
@@ -331,10 +429,11 @@ def plan_time_budget(session: Session) -> Session:
     rng = np.random.default_rng(_epoch_seed(cfg.seed, 0, 3))
     gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, 0, 4))
     n_train = len(session.train)
+    probe_batch = math.ceil(cfg.batch_size / session.dist.world)  # under torchrun: one rank's share of a step
     timed, seconds, step = 0, 0.0, 0
     enough = min(PROBE_MAX_SECONDS, 0.1 * cfg.time_budget)
     while step < PROBE_WARMUP_STEPS + PROBE_MAX_STEPS:
-        idx = np.sort(rng.choice(n_train, size=min(cfg.batch_size, n_train), replace=False))
+        idx = np.sort(rng.choice(n_train, size=min(probe_batch, n_train), replace=False))
         t0 = time.perf_counter()
         x, y = session.task.batch(session, session.train, idx, gen)
         probe_backend.train_step(x, y)
@@ -345,7 +444,7 @@ def plan_time_budget(session: Session) -> Session:
                 break
         step += 1
     del probe_backend
-    per_step = seconds / max(timed, 1)
+    per_step = session.dist.max(seconds / max(timed, 1))  # under torchrun: the slowest rank's, on every rank
     budget = plan_from_recipe(session.recipe, n_train, batch_size=cfg.batch_size,
                               steps=steps_for_time(cfg.time_budget, per_step), warmup_steps=cfg.warmup_steps,
                               warmup_from_user=False, source="time")
@@ -372,8 +471,9 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
     if best["epoch"]:
         if best_weights is not None:
             backend.load_weights(best_weights)
-        else:  # resumed run whose best epoch came before the interruption
-            backend.load(_checkpoint_path(run_dir, "best", session), weights_only=True)
+        else:  # resumed run whose best epoch came before the interruption: rank 0 reads it, the others get it
+            session.dist.on_writer(lambda: backend.load(_checkpoint_path(run_dir, "best", session), weights_only=True))
+            backend.share(session.dist, weights_only=True)
         results.update(_test_results(session, run_dir))
     results["classes"] = session.dataset.classes
     n_epochs = len(history)
@@ -391,6 +491,8 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
                    run_memory_mb=None if baseline_mb is None else round(max(0.0, peak - baseline_mb), 1),
                    versions=costs.versions(),
                    machine=costs.machine(session.device))
+    if session.dist.world > 1:
+        results["distributed"] = {"world_size": session.dist.world, "backend": session.dist.backend}
     return results
 
 
@@ -437,7 +539,8 @@ def _test_results(session: Session, run_dir: Path) -> dict[str, Any]:
     """The test-set entries of results.json for the weights loaded now: the task's metrics and the speed (and the
     task's test examples, written into the run directory)."""
     test, seconds = session.task.evaluate(session, session.dataset.test)
-    session.task.save_examples(run_dir, session.dataset.test, test)
+    if session.dist.writer:
+        session.task.save_examples(run_dir, session.dataset.test, test)
     out = session.task.test_results(test)
     out["inference_images_per_second"] = len(session.dataset.test) / seconds if seconds > 0 else None
     out.update(session.task.extra_results(session))

@@ -6,7 +6,7 @@ Shared by training, resuming and ``visionbench evaluate`` so the three see the s
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from visionbench.recipe import Recipe
 from visionbench.train.backends import Backend, make_backend
 from visionbench.train.budget import Budget, plan_from_recipe
 from visionbench.train.config import TrainConfig
+from visionbench.train.distributed import Dist
 from visionbench.train.tasks import Task, task_for
 
 __all__ = ["Session", "build_session", "resolve_device", "stratified_cap", "with_budget"]
@@ -73,6 +74,7 @@ class Session:
     budget: Budget | None  # None until a time budget is turned into steps (see train/loop.py)
     task: Task  # what a batch is and how a split is scored (train/tasks.py)
     probe: dict[str, Any] | None = None  # the time-budget probe's measurement
+    dist: Dist = field(default_factory=Dist)  # this process's rank under torchrun (train/distributed.py)
 
     def batch(self, images: Any, labels: np.ndarray, generator: torch.Generator | None = None) -> tuple[
         torch.Tensor, torch.Tensor

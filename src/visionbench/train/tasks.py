@@ -143,9 +143,11 @@ class ClassificationTask(Task):
         bs = session.cfg.eval_batch_size
         chunks = []
         start = time.perf_counter()
-        for i in range(0, len(split), bs):
-            x, _ = self.batch(session, split, np.arange(i, min(i + bs, len(split))))
+        first, stop = session.dist.span(len(split))  # under torchrun: this rank's share, then everyone's
+        for i in range(first, stop, bs):
+            x, _ = self.batch(session, split, np.arange(i, min(i + bs, stop)))
             chunks.append(backend.predict(x))
+        chunks = session.dist.gather(chunks)
         seconds = time.perf_counter() - start
         logits = np.concatenate(chunks) if chunks else np.zeros((0, session.dataset.num_classes), np.float32)
         return classification_metrics(logits, np.asarray(split.labels), session.dataset.num_classes), seconds
@@ -230,10 +232,11 @@ class DetectionTask(Task):
         bs = session.cfg.eval_batch_size
         out: list[dict[str, np.ndarray]] = []
         start = time.perf_counter()
-        for i in range(0, len(split), bs):
-            x, _ = self.batch(session, split, np.arange(i, min(i + bs, len(split))))
+        first, stop = session.dist.span(len(split))  # under torchrun: this rank's share, then everyone's
+        for i in range(first, stop, bs):
+            x, _ = self.batch(session, split, np.arange(i, min(i + bs, stop)))
             out.extend(backend.predict(x))
-        return out, time.perf_counter() - start
+        return session.dist.gather(out), time.perf_counter() - start
 
     def evaluate(self, session: Session, split: Any) -> tuple[dict[str, Any], float]:
         """COCO's metrics, plus ``pr_curve50`` (the precision-recall curve at IoU 0.5, as a dict) and

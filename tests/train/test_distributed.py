@@ -1,0 +1,242 @@
+"""Data-parallel training under torchrun (gloo, 2 processes on this CPU) against one process, and its resume after a
+rank is killed. The torchrun tests start real launches: a few seconds of torch imports each."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from visionbench.cli import main
+from visionbench.errors import ConfigError
+from visionbench.train import TrainConfig, train
+from visionbench.train.distributed import SINGLE, Dist
+
+TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+needs_torchrun = pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not installed")
+
+# mlp_small without dropout: BatchNorm (synchronised across the ranks) and no per-rank randomness, so two processes
+# must reproduce one process up to the order of floating-point sums. digits' 1,211 training images leave a last
+# batch of 59 per epoch at 64 per step: split 30/29 across the ranks, weighted by share.
+ARGS = ["train", "--model", "mlp_small", "--model-arg", "dropout=0", "--dataset", "digits", "--batch-size", "64",
+        "--seed", "1", "--quiet"]
+#: The stated tolerance of a 2-process run against the 1-process run (relative, per number and per weight).
+RTOL = 1e-6
+
+# What torchrun starts: the CLI, with a checkpoint after every epoch, each process's pid written where the test
+# can find it, and (VB_SLOW) a pause per step so that a kill lands mid-run.
+LAUNCHER = """
+import os, sys, time
+from pathlib import Path
+from visionbench.train import backends, loop
+loop.CHECKPOINT_EVERY_SECONDS = 0.0
+Path(os.environ["VB_PIDS"], "rank" + os.environ.get("RANK", "0")).write_text(str(os.getpid()))
+if os.environ.get("VB_SLOW"):
+    step = backends.TorchBackend.train_step
+    def slow(self, *args):
+        time.sleep(float(os.environ["VB_SLOW"]))
+        return step(self, *args)
+    backends.TorchBackend.train_step = slow
+from visionbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _launch(tmp: Path, argv: list[str], *, nproc: int = 2, slow: float = 0.0) -> subprocess.Popen[str]:
+    launcher = tmp / "launch.py"
+    launcher.write_text(LAUNCHER)
+    pids = tmp / "pids"
+    pids.mkdir(exist_ok=True)
+    for old in pids.iterdir():
+        old.unlink()
+    env = {**os.environ, "VB_PIDS": str(pids), "VB_SLOW": str(slow) if slow else "", "OMP_NUM_THREADS": "1",
+           "PYTHONWARNINGS": "ignore"}
+    cmd = [TORCHRUN, "--standalone", "--nproc-per-node", str(nproc), str(launcher), *argv]
+    return subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"torchrun did not end in {timeout}s:\n{out}\n{err[-3000:]}")
+    return proc.returncode, out, err
+
+
+def _history(run_dir: Path) -> list[dict[str, float]]:
+    with open(run_dir / "history.csv", newline="") as f:
+        return [{k: float(v) for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def _assert_same_run(ours: Path, ref: Path, rtol: float) -> None:
+    """Same epochs, same numbers (within rtol), same weights (within rtol), same test metrics."""
+    mine, theirs = _history(ours), _history(ref)
+    assert len(mine) == len(theirs)
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=rtol, abs=1e-7), (key, a["epoch"], a[key], b[key])
+    for name in ("best.pt", "last.pt"):
+        wa, wb = _weights(ours / "checkpoints" / name), _weights(ref / "checkpoints" / name)
+        assert wa.keys() == wb.keys()  # SyncBatchNorm keeps BatchNorm's state-dict keys
+        for key in wa:
+            torch.testing.assert_close(wa[key].float(), wb[key].float(), rtol=rtol, atol=1e-6, msg=key)
+    ra, rb = (json.loads((d / "results.json").read_text()) for d in (ours, ref))
+    assert ra["status"] == rb["status"] == "completed"
+    assert ra["test_accuracy"] == rb["test_accuracy"]
+    assert ra["test_loss"] == pytest.approx(rb["test_loss"], rel=rtol)
+    assert ra["confusion_matrix"] == rb["confusion_matrix"]  # every test image scored, once
+
+
+def _one_process(out: Path, epochs: int) -> Path:
+    cfg = TrainConfig(model="mlp_small", model_kwargs={"dropout": 0.0}, dataset="digits", batch_size=64, seed=1,
+                      epochs=epochs, output_dir=str(out), quiet=True, threads=1, run_name="one")
+    result = train(cfg)
+    assert result.status == "completed"
+    return result.run_dir
+
+
+@needs_torchrun
+def test_two_processes_train_the_run_one_process_trains(tmp_path):
+    ref = _one_process(tmp_path / "ref", epochs=2)
+    code, out, err = _finish(_launch(tmp_path, [*ARGS, "--epochs", "2", "--output-dir", "runs", "--run-name", "two"]))
+    assert code == 0, err[-3000:]
+    run = tmp_path / "runs" / "two"
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["two"]  # rank 1 made no directory of its own
+    assert out.count("run: ") == 1  # rank 0 reports; rank 1 is silent
+    config = json.loads((run / "config.json").read_text())
+    assert config["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert config["command"].startswith("torchrun --nnodes 1 --nproc-per-node 2 -m visionbench train ")
+    assert config["dataset_info"]["train_size"] % 64 % 2 == 1  # an uneven last batch was split across the ranks
+    results = json.loads((run / "results.json").read_text())
+    assert results["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert sum(map(sum, results["confusion_matrix"])) == config["dataset_info"]["test_size"]  # each image once
+    _assert_same_run(run, ref, RTOL)
+
+
+@needs_torchrun
+@pytest.mark.parametrize("victim", ["rank0", "rank1"])
+def test_a_killed_rank_resumes_to_the_uninterrupted_run(tmp_path, victim):
+    ref = _one_process(tmp_path / "ref", epochs=5)
+    proc = _launch(tmp_path, [*ARGS, "--epochs", "5", "--output-dir", "runs", "--run-name", "two"], slow=0.03)
+    run = tmp_path / "runs" / "two"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:  # until epoch 2 is checkpointed
+        if (run / "history.csv").is_file() and len((run / "history.csv").read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed; slow it down (VB_SLOW)"
+    os.kill(int((tmp_path / "pids" / victim).read_text()), signal.SIGKILL)
+    code, _, err = _finish(proc)
+    assert code != 0  # torchrun saw a worker die and stopped the other
+    assert not (run / "results.json").exists()
+    epochs_done = len((run / "history.csv").read_text().splitlines()) - 1
+    assert 2 <= epochs_done < 5
+    code, out, err = _finish(_launch(tmp_path, ["train", "--resume", str(run)]))
+    assert code == 0, err[-3000:]
+    assert out.count("run: ") == 1
+    assert not list(run.rglob("*.tmp*"))  # the cut-short write of the killed run was cleaned up
+    _assert_same_run(run, ref, RTOL)
+
+
+@needs_torchrun
+def test_sync_batchnorm_on_the_cpu_is_batchnorm_over_the_global_batch(tmp_path):
+    """In float64, two ranks' CpuSyncBatchNorm (1-D and 2-D, unequal shares) give one process's outputs, input and
+    parameter gradients and running statistics."""
+    script = tmp_path / "sbn.py"
+    script.write_text("""
+import copy, json, sys
+import torch, torch.distributed as dist
+from torch import nn
+from visionbench.train.distributed import sync_batchnorm
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+worst = 0.0
+for shape, model in (((13, 5), nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3))),
+                     ((9, 2, 5, 5), nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3, momentum=None),
+                                                  nn.ReLU(), nn.Flatten(), nn.Linear(27, 3)))):
+    model = model.double()
+    ref = copy.deepcopy(model)
+    assert sync_batchnorm(model, torch.device("cpu")) == 1
+    assert model.state_dict().keys() == ref.state_dict().keys()
+    x = torch.randn(*shape, dtype=torch.float64)
+    target = torch.randn(shape[0], 3, dtype=torch.float64)
+    mine = x[rank::2].clone().requires_grad_()
+    loss = ((model(mine) - target[rank::2]) ** 2).sum() / shape[0]
+    loss.backward()
+    for p in model.parameters():
+        dist.all_reduce(p.grad)
+    whole = x.clone().requires_grad_()
+    ((ref(whole) - target) ** 2).sum().div(shape[0]).backward()
+    worst = max(worst, (mine.grad - whole.grad[rank::2]).abs().max().item())
+    for a, b in zip(model.parameters(), ref.parameters()):
+        worst = max(worst, (a.grad - b.grad).abs().max().item())
+    for a, b in zip(model.buffers(), ref.buffers()):
+        worst = max(worst, (a.double() - b.double()).abs().max().item())
+open(sys.argv[1] + f"/worst-{rank}.json", "w").write(json.dumps({"rank": rank, "worst": worst}))
+""")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node", "2", str(script), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(p.read_text()) for p in tmp_path.glob("worst-*.json")]
+    assert sorted(r["rank"] for r in reports) == [0, 1]
+    assert max(r["worst"] for r in reports) < 1e-12
+
+
+def test_one_process_is_rank_0_of_1_and_every_collective_is_a_no_op():
+    assert SINGLE.world == 1 and SINGLE.writer and not SINGLE.enabled
+    assert SINGLE.shard([1, 2, 3]) == [1, 2, 3] and SINGLE.span(7) == (0, 7)
+    assert SINGLE.sum([1.0, 2.0]) == [1.0, 2.0] and SINGLE.gather(["a"]) == ["a"]
+    assert SINGLE.loss_weight(3, 3) == 1.0 and SINGLE.on_writer(lambda: 5) == 5
+
+
+def test_a_rank_takes_its_stride_of_the_batch_and_its_share_of_the_split():
+    r1 = Dist(rank=1, world=2)
+    assert r1.shard(list(range(7))) == [1, 3, 5] and r1.span(7) == (3, 7)
+    assert r1.loss_weight(3, 7) == pytest.approx(6 / 7)  # 3 of 7 images: weighted up from an even share
+
+
+def test_torchrun_refuses_commands_other_than_train(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["models"]) == 2
+    assert "only `visionbench train` runs under torchrun" in capsys.readouterr().err
+
+
+def test_batches_too_small_for_the_processes_fail_in_one_line(monkeypatch):
+    from visionbench.train import loop
+
+    class FakeSession:
+        dist = Dist(rank=0, world=4)
+        cfg = TrainConfig(batch_size=3)
+        train = range(10)
+
+    with pytest.raises(ConfigError, match="--batch-size 3: fewer images per step than the 4 processes"):
+        loop._check_batches(FakeSession())  # type: ignore[arg-type]
+    FakeSession.cfg = TrainConfig(batch_size=8)  # 10 = 8 + 2: a last batch of 2 for 4 processes
+    with pytest.raises(ConfigError, match="ends with a batch of 2, fewer than the 4 processes"):
+        loop._check_batches(FakeSession())  # type: ignore[arg-type]
+
+
+def test_the_numpy_engine_refuses_torchrun_before_reading_data(monkeypatch):
+    from visionbench.train import loop
+
+    with pytest.raises(ConfigError, match="--model scratch_mlp runs on the scratch engine"):
+        loop._check_distributed(TrainConfig(model="scratch_mlp"), Dist(rank=0, world=2))
