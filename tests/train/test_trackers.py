@@ -266,3 +266,12 @@ def test_without_log_to_no_tracker_module_is_imported(tmp_path):
             "print(r.status, [m for m in ('mlflow', 'tensorboard', 'torch.utils.tensorboard') if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip().splitlines()[-1] == "completed []", proc.stderr[-2000:]
+
+
+def test_a_logged_run_is_evaluated_where_the_tracker_is_not_installed(tiny_cfg, monkeypatch):
+    from visionbench.train import evaluate_run
+
+    run = train(tiny_cfg(epochs=1, log_to=("tensorboard",)))
+    assert run.status == "completed"
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # another machine, without the package
+    assert evaluate_run(run.run_dir)["test_accuracy"] == run.results["test_accuracy"]

@@ -82,9 +82,14 @@ def _checkpoint_path(run_dir: Path, name: str, session: Session) -> Path:
     return checkpoint_path(run_dir, name, session.backend.checkpoint_suffix)
 
 
-def _prepare_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Run, TrainConfig]:
+def _prepare_resume(resume: str | Path, cfg: TrainConfig | None, *,
+                    trackers: bool = True) -> tuple[Run, TrainConfig]:
+    """The run in ``resume`` and its saved configuration (``trackers=False``: without its ``--log-to``, for
+    reading a finished run on a machine that lacks the tracker's package)."""
     run = read_run(resume)
     saved = {k: v for k, v in run.config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    if not trackers:
+        saved.pop("log_to", None)
     if cfg is not None and cfg.model != saved.get("model"):
         raise RunError(f"--resume {run.path}: that run trains {saved.get('model')!r}, not {cfg.model!r}; "
                        f"drop --model or start a new run")
@@ -512,7 +517,7 @@ def load_run_session(run_dir: str | Path, *, quiet: bool = True, threads: int | 
     Raises:
         RunError: not a run, or no best checkpoint (the run ended before its first epoch).
     """
-    run, cfg = _prepare_resume(run_dir, None)
+    run, cfg = _prepare_resume(run_dir, None, trackers=False)  # evaluation sends nothing to a tracker
     session = build_session(dataclasses.replace(cfg, quiet=quiet, threads=threads or cfg.threads))
     ckpt = _checkpoint_path(run.path, "best", session)
     if not ckpt.is_file():
