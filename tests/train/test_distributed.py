@@ -240,3 +240,18 @@ def test_the_numpy_engine_refuses_torchrun_before_reading_data(monkeypatch):
 
     with pytest.raises(ConfigError, match="--model scratch_mlp runs on the scratch engine"):
         loop._check_distributed(TrainConfig(model="scratch_mlp"), Dist(rank=0, world=2))
+
+
+@needs_torchrun
+def test_a_time_budget_probes_the_data_parallel_step_and_leaves_the_model_as_it_was(tmp_path):
+    """The probe trains real data-parallel steps (communication included) and puts the weights back: the run then
+    equals a run told the planned number of steps."""
+    code, _, err = _finish(_launch(tmp_path, [*ARGS, "--time-budget", "2", "--output-dir", "runs", "--run-name", "t"]))
+    assert code == 0, err[-3000:]
+    timed = tmp_path / "runs" / "t"
+    budget = json.loads((timed / "config.json").read_text())["budget"]
+    assert budget["source"] == "time" and budget["probe"]["steps"] >= 5
+    code, _, err = _finish(_launch(tmp_path, [*ARGS, "--steps", str(budget["steps"]), "--output-dir", "runs",
+                                              "--run-name", "s"]))
+    assert code == 0, err[-3000:]
+    _assert_same_run(timed, tmp_path / "runs" / "s", 1e-12)

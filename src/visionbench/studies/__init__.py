@@ -11,10 +11,11 @@ from visionbench.studies._runner import (
     StudyResult,
     get_study,
     list_studies,
+    plan_study,
     rebuild_study_report,
     run_study,
 )
 from visionbench.studies._study import Part, Reference, Study, StudyRun
 
 __all__ = ["Study", "Reference", "StudyRun", "Part", "StudyResult", "STUDY_MODULES", "list_studies", "get_study",
-           "run_study", "rebuild_study_report"]
+           "run_study", "plan_study", "rebuild_study_report"]

@@ -156,10 +156,10 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
         if dist.world > 1:
             session = dataclasses.replace(session, dist=dataclasses.replace(dist, device=session.device))
             _check_batches(session)
-        if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
-            session = plan_time_budget(session)
         if dist.world > 1:
             session.backend.distribute(session.dist)
+        if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
+            session = plan_time_budget(session)
         if run_dir is None:
             def create() -> Path:
                 path, lock = _create_run(session)
@@ -422,32 +422,43 @@ def plan_time_budget(session: Session) -> Session:
     """Turn ``cfg.time_budget`` (seconds of training) into a step count, the way speed-run benchmarks plan.
 
     A copy of the model and optimiser trains a few real batches (augmentation included) to measure the seconds per
-    step; the session's own model is not touched, so the run starts from the same weights as any other. The planned
+    step; the session's own model is not touched, so the run starts from the same weights as any other. Under
+    torchrun the probe is the data-parallel step itself (communication included, which a copy cannot do), and the
+    weights and optimiser state are put back after it. The planned
     steps are then fixed before step one, so the learning-rate schedule spans them exactly, and config.json records
     them (a resumed run keeps them). Validation and checkpoints are not part of the budget.
     """
-    cfg = session.cfg
+    cfg, dist = session.cfg, session.dist
     assert cfg.time_budget is not None and cfg.batch_size is not None
-    probe_backend = copy.deepcopy(session.backend)
+    if dist.enabled:  # the real data-parallel step, communication included; its state is put back afterwards
+        probe_backend, saved = session.backend, session.backend.weights()
+        saved_optimizer = copy.deepcopy(session.backend.optimizer.state_dict())  # type: ignore[attr-defined]
+    else:
+        probe_backend = copy.deepcopy(session.backend)
     probe_backend.train_mode()
     probe_backend.set_lr(float(cfg.lr))  # type: ignore[arg-type]  # resolved against the recipe
     rng = np.random.default_rng(_epoch_seed(cfg.seed, 0, 3))
     gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, 0, 4))
     n_train = len(session.train)
-    probe_batch = math.ceil(cfg.batch_size / session.dist.world)  # under torchrun: one rank's share of a step
     timed, seconds, step = 0, 0.0, 0
     enough = min(PROBE_MAX_SECONDS, 0.1 * cfg.time_budget)
     while step < PROBE_WARMUP_STEPS + PROBE_MAX_STEPS:
-        idx = np.sort(rng.choice(n_train, size=min(probe_batch, n_train), replace=False))
+        idx = np.sort(rng.choice(n_train, size=min(cfg.batch_size, n_train), replace=False))
         t0 = time.perf_counter()
         x, y = session.task.batch(session, session.train, idx, gen)
-        probe_backend.train_step(x, y)
+        x, y = dist.shard(x), dist.shard(y)
+        loss, stats = probe_backend.train_step(x, y, dist.loss_weight(len(y), len(idx)))
+        _global_step(dist, loss, stats, len(y), len(idx))
         if step >= PROBE_WARMUP_STEPS:
             seconds += time.perf_counter() - t0
             timed += 1
-            if seconds >= enough and timed >= PROBE_MIN_STEPS:
+            # Under torchrun the ranks step together: rank 0's clock decides for all of them.
+            if dist.broadcast(seconds >= enough and timed >= PROBE_MIN_STEPS):
                 break
         step += 1
+    if dist.enabled:
+        session.backend.load_weights(saved)
+        session.backend.optimizer.load_state_dict(saved_optimizer)  # type: ignore[attr-defined]
     del probe_backend
     per_step = session.dist.max(seconds / max(timed, 1))  # under torchrun: the slowest rank's, on every rank
     budget = plan_from_recipe(session.recipe, n_train, batch_size=cfg.batch_size,
