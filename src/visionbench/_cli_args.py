@@ -73,6 +73,8 @@ FLAG_HELP: dict[str, tuple[str, str]] = {
     "threads": (DATA, "CPU threads for PyTorch and NumPy (default: all)"),
     "output_dir": (DATA, "parent folder of the run directories"),
     "quiet": (DATA, "no progress bar"),
+    "sync_bn": (DATA, "under torchrun: BatchNorm statistics over the global batch, as in one process (--no-sync-bn: "
+                      "each process's share; faster, but no longer the one-process run)"),
     "log_to": (DATA, "also send every epoch's metrics, the configuration and the results to tensorboard and/or "
                      "mlflow, comma-separated (optional: pip install 'visionbench[tensorboard,mlflow]')"),
     "batch_size": (HYPER, "examples per optimiser step"),
@@ -106,7 +108,7 @@ def _add_field_flag(g: Any, name: str, help_: str) -> None:
         help_ = f"{help_} (default: {default})"
     flag = "--" + name.replace("_", "-")
     if base is bool:
-        if name == "nesterov":
+        if name in ("nesterov", "sync_bn"):
             g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
             g.add_argument(flag, action="store_true", default=None, help=help_)

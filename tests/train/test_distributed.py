@@ -255,3 +255,16 @@ def test_a_time_budget_probes_the_data_parallel_step_and_leaves_the_model_as_it_
                                               "--run-name", "s"]))
     assert code == 0, err[-3000:]
     _assert_same_run(timed, tmp_path / "runs" / "s", 1e-12)
+
+
+@needs_torchrun
+def test_no_sync_bn_normalises_each_share_alone(tmp_path):
+    ref = _one_process(tmp_path / "ref", epochs=1)
+    code, _, err = _finish(_launch(tmp_path, [*ARGS, "--epochs", "1", "--no-sync-bn", "--output-dir", "runs",
+                                              "--run-name", "local"]))
+    assert code == 0, err[-3000:]
+    run = tmp_path / "runs" / "local"
+    assert json.loads((run / "config.json").read_text())["sync_bn"] is False
+    ours, theirs = _history(run)[0], _history(ref)[0]
+    assert ours["train_loss"] != pytest.approx(theirs["train_loss"], rel=RTOL)  # BatchNorm saw 32 images, not 64
+    assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-2)  # ... and is still BatchNorm

@@ -44,7 +44,7 @@ class Backend:
         """
         raise NotImplementedError
 
-    def distribute(self, dist: Any) -> None:
+    def distribute(self, dist: Any, *, sync_bn: bool = True) -> None:
         """Train data-parallel from now on (under torchrun): see :mod:`visionbench.train.distributed`."""
         raise ConfigError(f"torchrun: the {self.engine} engine trains in one process; run it without torchrun")
 
@@ -148,12 +148,13 @@ class TorchBackend(Backend):
         #: What a training step calls: the model, or its DistributedDataParallel wrapper under torchrun.
         self.train_model: nn.Module = self.model
 
-    def distribute(self, dist: Any) -> None:
+    def distribute(self, dist: Any, *, sync_bn: bool = True) -> None:
         from torch.nn.parallel import DistributedDataParallel
 
         from visionbench.train.distributed import sync_batchnorm
 
-        sync_batchnorm(self.model, self.device)
+        if sync_bn:
+            sync_batchnorm(self.model, self.device)
         self.train_model = DistributedDataParallel(
             self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 

@@ -50,6 +50,8 @@ class TrainConfig:
         seed: seed of everything random (split, initialisation, shuffling, augmentation, dropout).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         amp: mixed precision (CUDA only; ignored on the CPU).
+        sync_bn: under torchrun, BatchNorm normalises with the statistics of the global batch, as one process
+            would (False: each process's share; faster, and the run is no longer one process's).
         threads: torch intra-op threads (None: torch's default).
         max_train_samples: cap on training examples for quick runs (taken stratified before the split).
         img_size: resize inputs to this side (None: the dataset's own, or the model's minimum).
@@ -86,6 +88,7 @@ class TrainConfig:
     seed: int = 0
     device: Device = "auto"
     amp: bool = False
+    sync_bn: bool = True
     threads: int | None = None
     max_train_samples: int | None = None
     img_size: int | None = None

@@ -198,9 +198,11 @@ def _sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
 
 class CpuSyncBatchNorm(_BatchNorm):
     """BatchNorm whose training statistics are those of the global batch, on any device (torch's SyncBatchNorm
-    takes GPU tensors only). Two differentiable all-reduces: the mean, then the squared deviations from it, so the
-    variance is computed as in one process. Same parameters, buffers and state-dict keys as ``nn.BatchNorm*d``;
-    evaluation uses the running statistics, as BatchNorm does."""
+    takes GPU tensors only: its kernels have no CPU version). Each rank computes its count, mean and sum of squared
+    deviations; one differentiable all-reduce puts every rank's three side by side, and they are combined as in
+    Chan et al.'s parallel variance (as torch's SyncBatchNorm combines them), which is as exact as one pass over the
+    global batch. Same parameters, buffers and state-dict keys as ``nn.BatchNorm*d``; evaluation uses the running
+    statistics, as BatchNorm does."""
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
         if input.dim() < 2:
@@ -209,17 +211,23 @@ class CpuSyncBatchNorm(_BatchNorm):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not (self.training and tdist.is_initialized() and tdist.get_world_size() > 1):
             return super().forward(input)
+        world, rank, channels = tdist.get_world_size(), tdist.get_rank(), input.shape[1]
         dims = [0, *range(2, input.dim())]
-        count = torch.tensor([input.numel() // input.shape[1]], dtype=input.dtype, device=input.device)
-        total = _sum_over_ranks(torch.cat([input.sum(dims), count]))
-        n = total[-1]
-        mean = total[:-1] / n
-        shape = [1, -1] + [1] * (input.dim() - 2)
-        centred = input - mean.view(shape)
-        var = _sum_over_ranks((centred * centred).sum(dims)) / n  # biased, as BatchNorm normalises with
-        out = centred * torch.rsqrt(var + self.eps).view(shape)
+        count = input.numel() // channels
+        var_r, mean_r = torch.var_mean(input, dim=dims, correction=0)
+        mine = torch.cat([input.new_full((1,), float(count)), mean_r, var_r * count])  # n, mean, M2 of this rank
+        table = input.new_zeros(world, 1 + 2 * channels).index_copy(0, torch.tensor([rank]), mine[None])
+        table = _sum_over_ranks(table)  # every rank's row (a differentiable all-gather)
+        counts, means, m2s = table[:, :1], table[:, 1 : 1 + channels], table[:, 1 + channels :]
+        n = counts.sum()
+        mean = (counts * means).sum(0) / n
+        var = (m2s + counts * (means - mean) ** 2).sum(0) / n  # biased, as BatchNorm normalises with
+        scale = torch.rsqrt(var + self.eps)
+        shift = -mean * scale
         if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
+            scale, shift = scale * self.weight, shift * self.weight + self.bias
+        shape = [1, -1] + [1] * (input.dim() - 2)
+        out = torch.addcmul(shift.view(shape), input, scale.view(shape))
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)  # type: ignore[union-attr, operator]

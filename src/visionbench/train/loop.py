@@ -157,7 +157,7 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
             session = dataclasses.replace(session, dist=dataclasses.replace(dist, device=session.device))
             _check_batches(session)
         if dist.world > 1:
-            session.backend.distribute(session.dist)
+            session.backend.distribute(session.dist, sync_bn=session.cfg.sync_bn)
         if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
             session = plan_time_budget(session)
         if run_dir is None:
