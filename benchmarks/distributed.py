@@ -1,6 +1,7 @@
 """One run in one process against the same run in N data-parallel processes (torchrun, gloo on the CPU): training
 seconds, images per second and the test numbers, per model. The global batch, the data order and the budget are the
-same; the single process gets all N threads, each of the N processes one.
+same; the single process gets all N threads, each of the N processes one. The N processes run twice: with
+BatchNorm synchronised (the default) and with ``--no-sync-bn``.
 
 One JSON line for the machine, one per (model, processes), one summary per model:
 
@@ -54,17 +55,20 @@ def main() -> None:
             argv = ["--model", model, "--dataset", args.dataset, "--epochs", str(args.epochs), "--batch-size",
                     str(args.batch_size), "--max-train-samples", str(args.max_train_samples), "--seed", str(args.seed)]
             rows = {}
-            for nproc in (1, args.nproc):
-                r = _run(argv, nproc, Path(root), f"{model}-{nproc}")
-                rows[nproc] = {"model": model, "processes": nproc, "train_seconds": r["train_seconds"],
-                               "train_images_per_second": round(r["train_images_per_second"], 1),
-                               "test_accuracy": r["test_accuracy"], "test_loss": round(r["test_loss"], 5),
-                               "steps": r["steps"]}
-                print(json.dumps(rows[nproc]), flush=True)
-            one, many = rows[1], rows[args.nproc]
-            print(json.dumps({"model": model, "speedup": round(one["train_seconds"] / many["train_seconds"], 3),
-                              "test_accuracy_difference": round(many["test_accuracy"] - one["test_accuracy"], 5)}),
-                  flush=True)
+            for nproc, sync in ((1, True), (args.nproc, True), (args.nproc, False)):
+                key = f"{nproc}{'' if sync else '-local-bn'}"
+                r = _run(argv + ([] if sync else ["--no-sync-bn"]), nproc, Path(root), f"{model}-{key}")
+                rows[key] = {"model": model, "processes": nproc, "sync_bn": sync, "train_seconds": r["train_seconds"],
+                             "train_images_per_second": round(r["train_images_per_second"], 1),
+                             "test_accuracy": r["test_accuracy"], "test_loss": round(r["test_loss"], 5),
+                             "steps": r["steps"]}
+                print(json.dumps(rows[key]), flush=True)
+            one = rows["1"]
+            print(json.dumps({"model": model, **{
+                f"speedup_{key}": round(one["train_seconds"] / row["train_seconds"], 3)
+                for key, row in rows.items() if key != "1"}, **{
+                f"test_accuracy_difference_{key}": round(row["test_accuracy"] - one["test_accuracy"], 5)
+                for key, row in rows.items() if key != "1"}}), flush=True)
 
 
 if __name__ == "__main__":
