@@ -122,7 +122,7 @@ def test_two_processes_train_the_run_one_process_trains(tmp_path):
     assert out.count("run: ") == 1  # rank 0 reports; rank 1 is silent
     config = json.loads((run / "config.json").read_text())
     assert config["distributed"] == {"world_size": 2, "backend": "gloo"}
-    assert config["command"].startswith("torchrun --nnodes 1 --nproc-per-node 2 -m visionbench train ")
+    assert config["command"].startswith("torchrun --standalone --nproc-per-node 2 -m visionbench train ")
     assert config["dataset_info"]["train_size"] % 64 % 2 == 1  # an uneven last batch was split across the ranks
     results = json.loads((run / "results.json").read_text())
     assert results["distributed"] == {"world_size": 2, "backend": "gloo"}
@@ -268,3 +268,25 @@ def test_no_sync_bn_normalises_each_share_alone(tmp_path):
     ours, theirs = _history(run)[0], _history(ref)[0]
     assert ours["train_loss"] != pytest.approx(theirs["train_loss"], rel=RTOL)  # BatchNorm saw 32 images, not 64
     assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-2)  # ... and is still BatchNorm
+
+
+@needs_torchrun
+def test_ctrl_c_stops_every_rank_and_rank_0_writes_the_results_alone(tmp_path):
+    proc = _launch(tmp_path, [*ARGS, "--epochs", "30", "--output-dir", "runs", "--run-name", "c"], slow=0.03)
+    run = tmp_path / "runs" / "c"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run / "history.csv").is_file() and len((run / "history.csv").read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the launcher and every rank
+    code, _, err = _finish(proc)
+    assert code != 0
+    said = [line for line in err.splitlines() if line.startswith("error: interrupted")]
+    assert len(said) == 1, err[-3000:]  # rank 0's line only
+    assert said[0].endswith("resume with: torchrun --standalone --nproc-per-node 2 -m visionbench train --resume "
+                            "runs/c")
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "interrupted" and 0 < results["test_accuracy"] <= 1
+    assert sum(map(sum, results["confusion_matrix"])) == json.loads((run / "config.json").read_text())[
+        "dataset_info"]["test_size"]

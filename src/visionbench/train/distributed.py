@@ -124,6 +124,17 @@ class Dist:
         tdist.broadcast_object_list(box, src=0)
         return box[0]  # type: ignore[return-value]
 
+    def launcher(self) -> str:
+        """The torchrun launch of these processes, as a command prefix (its rendezvous flags on several machines
+        are not known here: ``--nnodes N --nproc-per-node M`` stands for them)."""
+        try:
+            local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", self.world)))
+        except ValueError:
+            local = self.world
+        nodes = max(1, self.world // local)
+        shape = "--standalone" if nodes == 1 else f"--nnodes {nodes}"
+        return f"torchrun {shape} --nproc-per-node {local} -m"
+
     def on_writer(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on rank 0 and hand its result to every rank; an exception it raises is raised on every rank
         (so a bad ``--resume`` folder stops all processes with rank 0's message instead of leaving them waiting)."""

@@ -171,9 +171,14 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
         else:
             start_epoch, history, best = session.dist.on_writer(lambda: _resume_point(session, run_dir))
             session.backend.share(session.dist)  # rank 0 read the checkpoint
-        if not session.dist.writer:
-            return dataclasses.replace(_fit(session, run_dir, start_epoch, history, best, baseline_mb, None, None),
-                                       primary=False)
+        if not session.dist.writer:  # its warnings (a Ctrl-C's) are rank 0's too: only rank 0 says them
+            silent = logging.NullHandler()
+            logging.getLogger("visionbench").addHandler(silent)
+            try:
+                return dataclasses.replace(_fit(session, run_dir, start_epoch, history, best, baseline_mb),
+                                           primary=False)
+            finally:
+                logging.getLogger("visionbench").removeHandler(silent)
         if on_start is not None:
             on_start(run_dir)
         handler = _setup_logging(run_dir, session.cfg.quiet)
@@ -240,8 +245,7 @@ def _create_run(session: Session) -> tuple[Path, DirLock]:
                     "time_budget": cfg.time_budget, "probe": session.probe},
         )
         if session.dist.world > 1:  # the launch that trained it (torchrun's own flags, as far as they are known)
-            nodes, local = _torchrun_shape(session.dist.world)
-            config_out["command"] = f"torchrun --nnodes {nodes} --nproc-per-node {local} -m {config_out['command']}"
+            config_out["command"] = f"{session.dist.launcher()} {config_out['command']}"
             config_out["distributed"] = {"world_size": session.dist.world, "backend": session.dist.backend}
         transfer = getattr(getattr(backend, "model", None), "transfer_info", None)
         if transfer:  # where pretrained weights came from and which tensors were not loaded
@@ -253,17 +257,6 @@ def _create_run(session: Session) -> tuple[Path, DirLock]:
         lock.release()
         raise
     return run_dir, lock
-
-
-def _torchrun_shape(world: int) -> tuple[int, int]:
-    """(nodes, processes per node) of the torchrun launch, from the environment it sets."""
-    import os
-
-    try:
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-    except ValueError:
-        local = world
-    return max(1, world // max(local, 1)), local
 
 
 def _resume_point(session: Session, run_dir: Path) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
@@ -301,6 +294,8 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
     best_weights = None
     best_path = _checkpoint_path(run_dir, "best", session)
     resume_cmd = f"visionbench train --resume {shlex.quote(str(run_dir))}"
+    if dist.world > 1:
+        resume_cmd = f"{dist.launcher()} {resume_cmd}"
     log.info("run %s: %s on %s, %d train / %d val, %d steps (%d epochs, budget from %s) from epoch %d%s",
              run_dir.name, cfg.model, session.dataset.name, n_train, len(session.val), total_steps, n_epochs,
              budget.source, start_epoch, f", {dist.world} processes ({dist.backend})" if dist.world > 1 else "")
