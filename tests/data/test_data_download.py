@@ -232,3 +232,29 @@ def test_download_and_imagefolder_do_not_import_the_catalogue() -> None:
         tree = ast.parse(Path(module.__file__).read_text())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert "visionbench.data._catalog" not in imported, module.__name__
+
+
+def test_processes_asking_for_one_dataset_at_once_fetch_each_file_once(
+    served: tuple[_Server, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """The ranks of a torchrun launch (or compare workers) all load with --download: one fetches, the others wait
+    for its lock and find the files verified."""
+    server, files = served
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            start.wait()
+            download_dataset("mnist", tmp_path, mirror=server.url)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert len(server.ranges) == len(files)  # each file fetched once, by one of the three
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)  # no .part, no lock file left

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.client import HTTPException
@@ -20,6 +21,7 @@ from urllib.request import Request, urlopen
 from visionbench.data._io import one_line
 from visionbench.data._search import cache_root
 from visionbench.errors import ConfigError, DataError, suggest
+from visionbench.runs import DirLock, try_lock
 
 __all__ = ["Resource", "RESOURCES", "ENV_MIRROR", "download_dataset", "downloadable", "file_digest"]
 
@@ -180,6 +182,24 @@ def download_dataset(
         )
     folder = Path(dest).expanduser() if dest is not None else cache_root() / key
     folder.mkdir(parents=True, exist_ok=True)
+    # One downloader per folder: the ranks of a torchrun launch, compare workers and other shells asking for the
+    # same dataset wait here, then find the files verified and fetch nothing.
+    lock = _wait_for_folder(folder)
+    try:
+        _fetch_all(key, folder, force, progress, mirror, timeout)
+    finally:
+        lock.release()
+    return folder
+
+
+def _wait_for_folder(folder: Path) -> DirLock:
+    while (lock := try_lock(folder)) is None:
+        time.sleep(0.2)
+    return lock
+
+
+def _fetch_all(key: str, folder: Path, force: bool, progress: Progress | None, mirror: str | None,
+               timeout: float) -> None:
     base_override = mirror or os.environ.get(ENV_MIRROR) or ""
     for res in RESOURCES[key]:
         final = folder / res.filename
@@ -197,4 +217,3 @@ def download_dataset(
                 f"{url}: checksum mismatch ({found}); the partial file was removed; retry, or use another mirror"
             )
         os.replace(part, final)
-    return folder
