@@ -14,12 +14,9 @@ rebuilds them in place.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import math
-import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,19 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from visionbench import _env
 from visionbench.errors import ConfigError, RunError
 from visionbench.report.html import Document, Figure, Section, Table, fmt, write_document
-from visionbench.runs import LOCK_NAME, DirLock, check_writable, lock_dir, lock_owner, slug, unique_dir, write_json
-from visionbench.studies._study import (
-    PARTS_DIR,
-    PartHeld,
-    Reference,
-    Study,
-    StudyRun,
-    WorkerMemo,
-    wait_for_lock,
-)
+from visionbench.runs import check_writable, unique_dir, write_json
+from visionbench.studies._study import PARTS_DIR, Reference, Study
 
 __all__ = ["STUDY_MODULES", "list_studies", "get_study", "run_study", "plan_study", "rebuild_study_report",
            "StudyResult"]
@@ -141,8 +129,8 @@ def run_study(
     Several processes (here, or on other machines sharing the folder) may work on one study directory at once: each
     goes through the study's parts and does those nobody holds, each under its claim (see :meth:`StudyRun.part`), so
     every part is done once, in the same order of data as by one process; while parts it cannot do are held, a worker
-    trains runs of their comparisons (see :func:`_help`) or waits, and takes over a part whose worker died. The last
-    worker to end builds the report.
+    trains runs of their comparisons or waits, and takes over a part whose worker died. The last worker to end
+    builds the report (see :mod:`visionbench.studies._workers`).
 
     Args:
         name: a name from :func:`list_studies`.
@@ -177,14 +165,16 @@ def run_study(
     else:
         out_dir = plan_study(name, quick=quick, seeds=seeds, dataset=dataset, data_dir=data_dir, out=out,
                              command=command, weights=weights, full=full)
+    from visionbench.studies._workers import study_worker, work  # (it builds on this module)
+
     if workers > 1:
         from visionbench.studies._jobs import run_workers
 
-        run_workers(out_dir, workers, _study_worker, (study.name, str(out_dir), quiet), what="study",
+        run_workers(out_dir, workers, study_worker, (study.name, str(out_dir), quiet), what="study",
                     again=f"visionbench study run {study.name} --join {out_dir}")
         return StudyResult(out_dir, _read_json(out_dir / SUMMARY_FILE, "study summary"))
-    return _work(study, out_dir, joined=command if resume is not None else "", on_part=on_part, echo=echo,
-                 quiet=quiet, wait=wait)
+    return work(study, out_dir, joined=command if resume is not None else "", on_part=on_part, echo=echo,
+                quiet=quiet, wait=wait)
 
 
 def plan_study(name: str, *, quick: bool = False, seeds: Sequence[int] | None = None, dataset: str | None = None,
@@ -210,128 +200,6 @@ def plan_study(name: str, *, quick: bool = False, seeds: Sequence[int] | None = 
         "weights": weights, "command": command, "created": time.strftime("%Y-%m-%d %H:%M:%S %z"), "seconds": 0.0,
         "status": "planned"})
     return out_dir
-
-
-def _study_worker(name: str, out_dir: str, quiet: bool) -> None:
-    # One of --workers N (its own process): a worker like any other on the study; one line per part it does.
-    def say(message: str) -> None:
-        print(f"{message} (worker {os.getpid()})", flush=True)
-
-    run_study(name, resume=out_dir, quiet=quiet, echo=say,
-              on_part=lambda part, done: None if done else say(f"{part}: running"))
-
-
-#: Where a study's workers say they are alive: ``<study>/.workers/<host>-<pid>/.lock``, held for a worker's life.
-WORKERS_DIR = ".workers"
-#: Seconds between two passes of a worker waiting for parts other workers hold.
-POLL_SECONDS = 1.0
-
-
-def _work(study: Study, out_dir: Path, *, joined: str, on_part: Callable[[str, bool], None] | None,
-          echo: Callable[[str], None] | None, quiet: bool, wait: bool) -> StudyResult:
-    """One worker on the study directory ``out_dir``: passes through the study until every part is done (or, without
-    ``wait``, until this worker can do nothing more), then its share of ``study.json`` and, if last, the report."""
-    with wait_for_lock(out_dir):  # study.json is read and written by one worker at a time
-        me = _register(out_dir)
-        meta = _read_json(out_dir / STUDY_FILE, "study record")
-        base = float(meta.get("seconds") or 0.0)
-        meta.update(status="running", software=_env.software(), hardware=_env.hardware())
-        if joined:
-            meta.setdefault("resumed_with", []).append(joined)
-        write_json(out_dir / STUDY_FILE, meta)
-    options = {"quick": bool(meta.get("quick")), "full": bool(meta.get("full")),
-               "seeds": meta.get("seeds") or list(study.seeds), "dataset": meta.get("dataset"),
-               "data_dir": meta.get("data_dir"), "weights": meta.get("weights")}
-    start, memo = time.perf_counter(), WorkerMemo()
-    status: str | None = "failed"
-    held: list[str] = []
-    summary: dict[str, Any] = {}
-    try:
-        while True:
-            runner = StudyRun(study, out_dir, on_part=on_part, echo=echo, quiet=quiet, memo=memo, **options)
-            try:
-                study.run(runner)
-            except PartHeld:
-                pass  # a step between two parts needs a held part: the rest of this pass waits with it
-            held = runner.held
-            if not held:
-                status = "completed"
-                break
-            _help(out_dir, quiet, runner)
-            if not wait:
-                status = None
-                break
-            time.sleep(POLL_SECONDS)
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise KeyboardInterrupt(f"study interrupted; resume with: visionbench study run {study.name} "
-                                f"--resume {out_dir}") from None
-    finally:
-        summary = _finish(study, out_dir, me, status, base + time.perf_counter() - start)
-    return StudyResult(out_dir, summary, held)
-
-
-def _register(out_dir: Path) -> DirLock:
-    """Say this worker is alive (its lock dies with it); folders of dead workers are removed (under the study's lock,
-    so no worker registers meanwhile)."""
-    _live_workers(out_dir)
-    folder = out_dir / WORKERS_DIR / f"{slug(socket.gethostname())}-{os.getpid()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return lock_dir(folder, "working on this study")
-
-
-def _live_workers(out_dir: Path, me: DirLock | None = None) -> list[Path]:
-    """The folders of the live workers other than ``me``; a dead worker's is removed (call under the study's lock)."""
-    live = []
-    for folder in sorted((out_dir / WORKERS_DIR).glob("*")):
-        if me is not None and folder == me.folder:
-            continue
-        if lock_owner(folder) is not None:
-            live.append(folder)
-            continue
-        with contextlib.suppress(OSError):  # killed: its lock file stayed
-            (folder / LOCK_NAME).unlink(missing_ok=True)
-            folder.rmdir()
-    return live
-
-
-def _finish(study: Study, out_dir: Path, me: DirLock, status: str | None, seconds: float) -> dict[str, Any]:
-    """Record how this worker ended in ``study.json`` without clobbering the others, and build the report if it is
-    the last worker and every part is done. Returns the summary (empty unless every part is done)."""
-    with wait_for_lock(out_dir):
-        meta = _read_json(out_dir / STUDY_FILE, "study record")
-        meta["seconds"] = round(max(float(meta.get("seconds") or 0.0), seconds), 1)  # wall time, not a sum
-        others = _live_workers(out_dir, me)
-        if status == "completed" or (status is not None and not others and meta.get("status") != "completed"):
-            meta.update(status=status, finished=time.strftime("%Y-%m-%d %H:%M:%S %z"))
-        write_json(out_dir / STUDY_FILE, meta)
-        me.release()
-        with contextlib.suppress(OSError):
-            me.folder.rmdir()
-        if meta.get("status") != "completed":
-            return {}
-        if others:  # the last of them builds the report
-            return build_summary(study, meta, _load_parts(out_dir))
-        return rebuild_study_report(out_dir)
-
-
-def _help(out_dir: Path, quiet: bool, runner: StudyRun) -> None:
-    """Train runs of the comparisons other workers' parts are running: a comparison folder of the study (one with a
-    ``plan.json``) in which a live process holds a run's claim. Its runs are claimed as in any comparison, so none is
-    trained twice; a run that failed is left to the part's own worker."""
-    from visionbench.studies.compare import CLAIMS_DIR as RUN_CLAIMS
-    from visionbench.studies.compare import CompareConfig, run_comparison
-
-    for plan in sorted(out_dir.glob("*/plan.json")):
-        claims = plan.parent / RUN_CLAIMS
-        if not claims.is_dir() or all(lock_owner(c) is None for c in claims.iterdir()):
-            continue
-
-        def announce(model: str, seed: int, i: int, total: int, where: str = plan.parent.name) -> None:
-            runner.echo(f"{where} [{i}/{total}] {model} (seed {seed}), helping the worker of its part")
-
-        run_comparison(CompareConfig(train_overrides={"quiet": quiet}), resume=plan.parent, on_run=announce,
-                       wait=False, report=False, retry=False)
 
 
 def _load_parts(out_dir: Path) -> list[dict[str, Any]]:
