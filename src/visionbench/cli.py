@@ -178,12 +178,6 @@ def cmd_study(args: argparse.Namespace) -> int:
         summary = rebuild_study_report(args.study_dir)
         views.print_study(console, summary, Path(args.study_dir), args.wide)
         return 0
-    if args.resume:  # a study keeps the options it was started with, whoever joins it
-        given = [k for k in ("quick", "full", "seeds", "dataset", "weights", "data_dir") if getattr(args, k)]
-        if given:
-            flag = f"--{given[0].replace('_', '-')}"
-            raise ConfigError(f"{flag}: the study in {args.resume} keeps the options it was started with; drop {flag} "
-                              f"(or start a new study without --resume/--join)")
     return _run_study(console, args.name, quick=args.quick, seeds=args.seeds, dataset=args.dataset,
                       data_dir=args.data_dir, out=args.out, resume=args.resume, quiet=args.quiet, wide=args.wide,
                       weights=args.weights, full=args.full, command=args.command_line, workers=args.workers)

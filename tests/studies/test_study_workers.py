@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from visionbench.cli import main
+from visionbench.errors import ConfigError
 from visionbench.runs import read_run, try_lock
 from visionbench.studies import _study, run_study
 from visionbench.studies._runner import plan_study
@@ -150,3 +151,18 @@ def test_cli_refuses_bad_worker_options_in_one_line(tmp_path, capsys, args, word
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and all(w in err for w in words), err
     assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing joined
+
+
+@pytest.mark.parametrize(("given", "flag"), [
+    ({"quick": True, "seeds": [1]}, "--quick"), ({"full": True}, "--full"), ({"seeds": [1]}, "--seeds"),
+    ({"dataset": "digits"}, "--dataset"), ({"data_dir": "data"}, "--data-dir"), ({"weights": "w.pt"}, "--weights"),
+])
+def test_a_joining_worker_cannot_change_the_options_the_study_keeps(tmp_path, given, flag):
+    # The library refuses them as the CLI does (they used to be ignored in silence): nothing is done or recorded.
+    out = plan_study(STUDY, quick=True, out=tmp_path)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError) as err:
+        run_study(STUDY, resume=out, **given)
+    assert str(err.value) == (f"{flag}: the study in {out} keeps the options it was started with; drop {flag} "
+                              f"(or start a new study without --resume/--join)")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

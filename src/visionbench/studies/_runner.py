@@ -106,6 +106,15 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def _check_kept(resume: str | Path, **given: Any) -> None:
+    """A study keeps the options it was started with, whoever joins it: refuse any given with ``resume``."""
+    for key, value in given.items():
+        if value is not None and value is not False:
+            flag = f"--{key.replace('_', '-')}"
+            raise ConfigError(f"{flag}: the study in {resume} keeps the options it was started with; drop {flag} "
+                              f"(or start a new study without --resume/--join)")
+
+
 def run_study(
     name: str,
     *,
@@ -139,8 +148,9 @@ def run_study(
         dataset: one of the study's datasets (default: the study's choice).
         data_dir: where to look for dataset files first.
         out: parent folder of the study directory.
-        resume: an existing study directory: its saved options are used and finished parts are not redone; another
-            worker may be on it (this process joins it).
+        resume: an existing study directory: its saved options are used (``quick``, ``full``, ``seeds``, ``dataset``,
+            ``data_dir`` and ``weights`` are refused with it) and finished parts are not redone; another worker may be
+            on it (this process joins it).
         command: the command line, recorded in the report.
         on_part: called as ``on_part(part_name, already_done)`` before each part this process does, and once for
             each part it finds done.
@@ -157,6 +167,7 @@ def run_study(
         raise ConfigError(f"--workers {workers}: give 1 or more worker processes")
     study = get_study(name)
     if resume is not None:
+        _check_kept(resume, quick=quick, full=full, seeds=seeds, dataset=dataset, data_dir=data_dir, weights=weights)
         out_dir = Path(resume)
         meta = _read_json(out_dir / STUDY_FILE, "study record")
         if meta.get("study") != study.name:
