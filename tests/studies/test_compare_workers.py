@@ -152,3 +152,16 @@ def test_the_cli_runs_two_workers_and_refuses_workers_with_existing_runs(tmp_pat
     capsys.readouterr()
     assert main(["compare", str(cmp_dir / "runs" / "scratch_linear-seed0"), "--workers", "2"]) == 2
     assert "--workers trains new runs" in capsys.readouterr().err
+
+
+def test_workers_joining_with_their_own_log_to_log_every_run_they_train(tmp_path, capsys):
+    # --log-to is the joiner's own choice (not the plan's), and it reaches the worker processes --workers starts.
+    from visionbench.cli import main
+
+    out = _plan(tmp_path)
+    plan = (out / "plan.json").read_text()
+    assert main(["compare", "--resume", str(out), "--workers", "2", "--log-to", "tensorboard", "--quiet"]) == 0
+    _trained_once(out)
+    for name in NAMES:
+        assert list((out / "runs" / name / "tensorboard").glob("events.out.tfevents.*")), name
+    assert (out / "plan.json").read_text() == plan

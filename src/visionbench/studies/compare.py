@@ -150,19 +150,16 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     """
     if workers < 1:
         raise ConfigError(f"--workers {workers}: give 1 or more worker processes")
-    quiet = cc.train_overrides.get("quiet")
-    # --log-to is each worker's own choice too (a joiner logs the runs it trains where it is told to).
-    own = {k: v for k, v in cc.train_overrides.items() if k == "log_to"}
+    own = {k: v for k, v in cc.train_overrides.items() if k in OWN_OPTIONS}
     if resume is not None:
         out_dir = Path(resume)
-        cc = _read_plan(out_dir, quiet)
-        cc.train_overrides.update(own)
+        cc = _read_plan(out_dir, own)
         check_writable(out_dir, "--resume")
         _check(cc)
     else:
         out_dir = plan_comparison(cc)
     if workers > 1:
-        run_workers(out_dir, workers, _join_worker, (str(out_dir), bool(quiet)), what="comparison",
+        run_workers(out_dir, workers, _join_worker, (str(out_dir), own), what="comparison",
                     again=f"visionbench compare --resume {out_dir}")
         done: list[TrainResult | Path] = [_as_result(read_run(p)) for p in find_runs(out_dir / "runs")]
         pending: list[str] = []
@@ -185,8 +182,13 @@ def plan_comparison(cc: CompareConfig) -> Path:
     return out_dir
 
 
-def _read_plan(out_dir: Path, quiet: bool | None) -> CompareConfig:
-    """The CompareConfig saved in ``out_dir/plan.json`` (``quiet`` is this process's own choice)."""
+#: Training options that are each worker's own choice, not the plan's: a worker joining a comparison (``resume``, or
+#: one of ``--workers N``) hides its progress bars or not, and logs the runs it trains to its own ``--log-to``.
+OWN_OPTIONS = ("quiet", "log_to")
+
+
+def _read_plan(out_dir: Path, own: dict[str, Any]) -> CompareConfig:
+    """The CompareConfig saved in ``out_dir/plan.json``, with this worker's ``own`` choices (:data:`OWN_OPTIONS`)."""
     plan_path = out_dir / "plan.json"
     if not plan_path.is_file():
         raise RunError(f"--resume {out_dir}: not a comparison directory (no plan.json); give a folder made by "
@@ -197,8 +199,7 @@ def _read_plan(out_dir: Path, quiet: bool | None) -> CompareConfig:
         raise RunError(f"{plan_path}: unreadable ({exc}); the comparison directory is damaged") from None
     known = {f.name for f in dataclasses.fields(CompareConfig)}
     cc = CompareConfig(**{k: v for k, v in plan.items() if k in known})
-    if quiet is not None:
-        cc.train_overrides["quiet"] = quiet
+    cc.train_overrides.update(own)
     return cc
 
 
@@ -299,12 +300,13 @@ def _as_result(run: Run) -> TrainResult:
     return TrainResult(run.path, run.status, run.results or {}, str((run.results or {}).get("message", "")))
 
 
-def _join_worker(out_dir: str, quiet: bool) -> None:
-    # One of --workers N (its own process): a worker like any other on the comparison; one line per run it takes.
+def _join_worker(out_dir: str, own: dict[str, Any]) -> None:
+    # One of --workers N (its own process): a worker like any other on the comparison, with the choices of the process
+    # that started it (OWN_OPTIONS); one line per run it takes.
     def announce(model: str, seed: int, i: int, total: int) -> None:
         print(f"[{i}/{total}] {model} (seed {seed}) - worker {os.getpid()}", flush=True)
 
-    run_comparison(CompareConfig(train_overrides={"quiet": quiet}), resume=out_dir, on_run=announce, report=False)
+    run_comparison(CompareConfig(train_overrides=dict(own)), resume=out_dir, on_run=announce, report=False)
 
 
 #: Statuses of a run that continues from its checkpoint: stopped by Ctrl-C, or killed (no results.json written).
