@@ -56,16 +56,96 @@ def _done_by(outputs: list[str]) -> Counter:
     return done
 
 
-def test_two_cli_workers_finish_a_study_each_part_once_with_one_workers_numbers(tmp_path, one_worker):
+# What each CLI worker runs: the CLI, where no part is saved before both workers have done one (a barrier, not a
+# sleep: however slowly the second process starts, the first holds its first part until the second has done one).
+LAUNCHER = """
+import os, sys, time
+from pathlib import Path
+from visionbench.studies import _study
+marks, write = Path(os.environ["VB_MARKS"]), _study.write_json
+def write_json(path, obj):
+    if Path(path).parent.name == "parts":
+        (marks / str(os.getpid())).touch()
+        deadline = time.monotonic() + 150  # a worker that never comes: the test fails, it does not hang
+        while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    write(path, obj)
+_study.write_json = write_json
+from visionbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_two_cli_workers_share_a_study_each_part_once_with_one_workers_numbers(tmp_path, one_worker):
     out = plan_study(STUDY, quick=True, out=tmp_path)
-    cmd = [sys.executable, "-m", "visionbench", "study", "run", STUDY, "--join", str(out), "--quiet"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=120) for p in procs]
+    launcher, marks = tmp_path / "launch.py", tmp_path / "marks"
+    launcher.write_text(LAUNCHER)
+    marks.mkdir()
+    cmd = [sys.executable, str(launcher), "study", "run", STUDY, "--join", str(out), "--quiet"]
+    env = {**os.environ, "VB_MARKS": str(marks), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    assert _done_by([o for o, _ in outputs]) == Counter({name: 1 for name in PARTS})
+    assert len(list(marks.iterdir())) == 2  # both workers did a part: they ran at the same time
+    each = [_done_by([o]) for o, _ in outputs]
+    assert all(sum(done.values()) >= 1 for done in each), outputs
+    assert each[0] + each[1] == Counter({name: 1 for name in PARTS})
     assert _numbers(out) == one_worker
     meta = json.loads((out / "study.json").read_text())
     assert meta["status"] == "completed" and len(meta["resumed_with"]) == 2 and meta["quick"] is True
+    _no_lock_left(out)
+
+
+def _hold(out: Path, part: str):
+    """Claim ``part`` as another worker doing it would."""
+    claim_dir = out / _study.CLAIMS_DIR / f"part-{part}"
+    claim_dir.mkdir(parents=True)
+    return try_lock(claim_dir)
+
+
+def test_a_held_part_and_the_part_that_reads_it_are_left_then_done_once_it_is_free(tmp_path, one_worker):
+    out = plan_study(STUDY, quick=True, out=tmp_path)
+    claim = _hold(out, "manual-seed0")  # sgd-seed0 reads it (data_of)
+    said: list[str] = []
+    first = run_study(STUDY, resume=out, wait=False, echo=said.append)
+    assert first.pending == ["manual-seed0", "sgd-seed0"] and first.summary == {}
+    assert said == [f"manual-seed0: another worker has it (process {os.getpid()})",
+                    "sgd-seed0: waits for part manual-seed0 (another worker has it)"]
+    assert {p.stem for p in (out / "parts").glob("*.json")} == PARTS - {"manual-seed0", "sgd-seed0"}
+    assert json.loads((out / "study.json").read_text())["status"] == "running"  # the claim's worker is on it
+    claim.release()
+    ran: list[tuple[str, bool]] = []
+    second = run_study(STUDY, resume=out, on_part=lambda name, done: ran.append((name, done)))
+    assert second.pending == [] and second.summary["status"] == "completed"
+    assert [name for name, done in ran if not done] == ["manual-seed0", "sgd-seed0"]
+    assert {name for name, done in ran if done} == PARTS - {"manual-seed0", "sgd-seed0"}
+    assert _numbers(out) == one_worker
+    _no_lock_left(out)
+
+
+def test_a_waiting_worker_tries_a_waiting_part_again_only_once_its_part_is_saved(tmp_path, monkeypatch, one_worker):
+    # wait=True: the worker passes through the study until manual-seed0 is free; sgd-seed0, given back on the first
+    # pass, is not started again (and given back again) on a pass where manual-seed0 is still held.
+    from visionbench.studies import _workers
+
+    out = plan_study(STUDY, quick=True, out=tmp_path)
+    claim = _hold(out, "manual-seed0")
+    passes: list[list[str]] = []
+
+    def end_of_pass(out_dir, quiet, runner):  # _help: called after each pass that left parts to others
+        passes.append(list(runner.held))
+        if len(passes) == 2:
+            claim.release()
+
+    monkeypatch.setattr(_workers, "_help", end_of_pass)
+    monkeypatch.setattr(_workers, "POLL_SECONDS", 0.0)
+    started: list[str] = []
+    result = run_study(STUDY, resume=out, on_part=lambda name, done: None if done else started.append(name))
+    assert passes == [["manual-seed0", "sgd-seed0"]] * 2
+    assert started == ["manual-seed1", "manual-seed2", "sgd-seed0", "sgd-seed1", "sgd-seed2", "sigma",  # pass 1
+                       "manual-seed0", "sgd-seed0"]  # pass 3 (pass 2 started nothing)
+    assert result.summary["status"] == "completed" and _numbers(out) == one_worker
     _no_lock_left(out)
 
 
