@@ -380,7 +380,9 @@ class ScratchBackend(Backend):
         logits = self.model.forward(xb)
         losses = self.loss.forward(yb, logits)
         # The engine's losses return per-example gradients: average over the batch like torch's 'mean'.
-        delta = self.loss.backward(yb, logits) * (weight / len(yb))
+        delta = self.loss.backward(yb, logits) / len(yb)
+        if weight != 1.0:
+            delta = delta * weight
         self.model.backward(delta)
         self.optimizer.step()
         return float(np.mean(losses)), {"correct": float((logits.argmax(1) == yb).sum())}
