@@ -455,7 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VisionbenchError as exc:
         if args.verbose:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") in ("", "0"):  # under torchrun every rank meets the error: rank 0 says it
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)

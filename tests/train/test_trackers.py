@@ -275,3 +275,13 @@ def test_a_logged_run_is_evaluated_where_the_tracker_is_not_installed(tiny_cfg, 
     assert run.status == "completed"
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # another machine, without the package
     assert evaluate_run(run.run_dir)["test_accuracy"] == run.results["test_accuracy"]
+
+
+def test_resuming_a_logged_run_without_the_package_says_to_install_it(tiny_cfg, interrupted, monkeypatch):
+    stopped = interrupted(tiny_cfg(log_to=("tensorboard",)), backends.TorchBackend, 9)
+    assert stopped.status == "interrupted"
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    with pytest.raises(ConfigError, match=r"^--resume .*: the run sends its epochs to a tracker, and --log-to "
+                                          r"tensorboard needs the tensorboard package: pip install "
+                                          r"'visionbench\[tensorboard\]'$"):
+        train(None, resume=stopped.run_dir)

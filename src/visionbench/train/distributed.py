@@ -40,7 +40,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from visionbench.errors import ConfigError
 
-__all__ = ["Dist", "SINGLE", "setup", "teardown", "CpuSyncBatchNorm", "sync_batchnorm", "to_cpu", "world_from_env"]
+__all__ = ["Dist", "SINGLE", "setup", "teardown", "check_engine", "peer_lost", "CpuSyncBatchNorm", "sync_batchnorm",
+           "to_cpu", "world_from_env"]
 
 T = TypeVar("T")
 
@@ -92,6 +93,31 @@ class Dist:
         if not self.enabled:
             return 0, n
         return n * self.rank // self.world, n * (self.rank + 1) // self.world
+
+    def global_step(self, loss: float, stats: dict[str, float], n_local: int,
+                    n_global: int) -> tuple[float, dict[str, float]]:
+        """A step's loss (mean over the global batch) and statistics (summed over it) from every rank's share; the
+        same numbers on every rank, so all ranks see a divergence at the same step."""
+        if not self.enabled:
+            return loss, stats
+        keys = sorted(stats)
+        total = self.sum([loss * n_local, *(stats[k] for k in keys)])
+        return total[0] / n_global, dict(zip(keys, total[1:], strict=True))
+
+    def check_batches(self, n_train: int, batch: int) -> None:
+        """Every step must give each process at least one image: a one-line error naming a batch size that does."""
+        if self.world == 1:
+            return
+        if batch < self.world:
+            raise ConfigError(f"--batch-size {batch}: fewer images per step than the {self.world} processes "
+                              f"torchrun started; use --batch-size {self.world} or more (it is the global batch, "
+                              f"split across them)")
+        last = n_train % batch
+        if 0 < last < self.world:
+            good = next(b for b in range(batch + 1, n_train + 2) if n_train % b == 0 or n_train % b >= self.world)
+            raise ConfigError(f"--batch-size {batch}: an epoch of {n_train} training images ends with a batch of "
+                              f"{last}, fewer than the {self.world} processes; pick a batch size that divides "
+                              f"{n_train} or leaves at least {self.world} (e.g. --batch-size {good})")
 
     def sum(self, values: list[float]) -> list[float]:
         """``values`` summed over the ranks (in float64)."""
@@ -157,6 +183,26 @@ class Dist:
 SINGLE = Dist()
 
 
+def check_engine(model: str) -> None:
+    """A model of the NumPy engine cannot train under torchrun: one line, before any data is read."""
+    from visionbench.models import get_entry
+
+    engine = get_entry(model).engine
+    if engine != "torch":
+        raise ConfigError(f"torchrun: --model {model} runs on the {engine} engine, which trains in one process; "
+                          f"run it without torchrun (or pick a torch model: visionbench models)")
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """``exc`` says that another process of the launch went away in the middle of a collective (killed, crashed,
+    stopped by torchrun)."""
+    if isinstance(exc, getattr(tdist, "DistBackendError", ())):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(
+        mark in text for mark in ("gloo", "Connection reset", "Connection closed", "NCCL", "Broken pipe"))
+
+
 def setup(device: str | None) -> Dist:
     """Join the process group torchrun prepared (when ``WORLD_SIZE`` > 1), else :data:`SINGLE`.
 
@@ -176,7 +222,11 @@ def setup(device: str | None) -> Dist:
         torch.cuda.set_device(local_rank)
     backend = "cpu:gloo,cuda:nccl" if cuda else "gloo"
     if not tdist.is_initialized():
-        tdist.init_process_group(backend)
+        try:
+            tdist.init_process_group(backend)
+        except ValueError as exc:  # WORLD_SIZE set by hand, without the rest of torchrun's environment
+            raise ConfigError(f"WORLD_SIZE={world} but the process group cannot start ({exc}); launch with torchrun "
+                              f"(or unset WORLD_SIZE)") from None
     return Dist(rank=tdist.get_rank(), world=tdist.get_world_size(), local_rank=local_rank,
                 backend="nccl" if cuda else "gloo",
                 device=torch.device("cuda", local_rank) if cuda else torch.device("cpu"))

@@ -8,7 +8,6 @@ an uninterrupted run would.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
@@ -39,15 +38,15 @@ from visionbench.runs import (
     write_json,
 )
 from visionbench.train import distributed
-from visionbench.train.budget import plan_from_recipe, steps_for_time
 from visionbench.train.config import TrainConfig
 from visionbench.train.distributed import Dist
+from visionbench.train.probe import plan_time_budget
 from visionbench.train.progress import EpochProgress
-from visionbench.train.schedule import lr_at
-from visionbench.train.session import Session, build_session, resolve_device, with_budget
-from visionbench.train.trackers import Tracker, open_tracker
+from visionbench.train.schedule import epoch_seed, lr_at
+from visionbench.train.session import Session, build_session, resolve_device
+from visionbench.train.trackers import Tracker, check_log_to, open_tracker
 
-__all__ = ["TrainResult", "train", "evaluate_run", "plan_time_budget"]
+__all__ = ["TrainResult", "train", "evaluate_run", "plan_time_budget"]  # plan_time_budget: train/probe.py
 
 log = logging.getLogger("visionbench.train")
 
@@ -62,11 +61,6 @@ class TrainResult:
     message: str = ""
     #: This process reports the run (False on the ranks other than 0 under torchrun: rank 0 speaks for them).
     primary: bool = True
-
-
-def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
-    # Independent, reproducible seeds per (run seed, epoch, purpose).
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
 def _setup_logging(run_dir: Path, quiet: bool) -> logging.Handler:
@@ -90,6 +84,11 @@ def _prepare_resume(resume: str | Path, cfg: TrainConfig | None, *,
     saved = {k: v for k, v in run.config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
     if not trackers:
         saved.pop("log_to", None)
+    elif isinstance(saved.get("log_to"), (list, tuple)):  # the run keeps its trackers: no "drop --log-to" here
+        try:
+            check_log_to(tuple(str(n) for n in saved["log_to"]), droppable=False)
+        except ConfigError as exc:
+            raise ConfigError(f"--resume {run.path}: the run sends its epochs to a tracker, and {exc}") from None
     if cfg is not None and cfg.model != saved.get("model"):
         raise RunError(f"--resume {run.path}: that run trains {saved.get('model')!r}, not {cfg.model!r}; "
                        f"drop --model or start a new run")
@@ -120,15 +119,24 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
             checkpointed, and the run ends as a diverged one does (best weights on the test set, results.json).
     """
     dist = distributed.setup(cfg.device if cfg is not None else None)
+    where: list[Path] = []  # the run directory, once known (for the message below)
     try:
-        return _train(cfg, dist, resume, on_start, on_epoch)
+        return _train(cfg, dist, resume, on_start, on_epoch, where)
+    except Exception as exc:
+        if dist.world > 1 and distributed.peer_lost(exc):
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            hint = (f"resume with: {dist.launcher()} visionbench train --resume {shlex.quote(str(where[0]))}"
+                    if where else "start it again")
+            raise RunError(f"torchrun: another process of this run stopped ({first}); its last checkpoint is kept; "
+                           f"{hint}") from None
+        raise
     finally:
         distributed.teardown(dist)
 
 
 def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
            on_start: Callable[[Path], None] | None,
-           on_epoch: Callable[[dict[str, Any]], bool | None] | None) -> TrainResult:
+           on_epoch: Callable[[dict[str, Any]], bool | None] | None, where: list[Path]) -> TrainResult:
     """:func:`train` in one process of ``dist``: rank 0 reads and writes the run directory, and hands what it
     read (the resumed configuration, the run directory, the checkpoint) to the other ranks."""
     held: list[DirLock] = []  # the run's lock, held by rank 0 only
@@ -141,21 +149,23 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
             return run.path, saved
 
         run_dir, cfg = dist.on_writer(prepare)
+        where.append(run_dir)
     elif cfg is None:
         raise ValueError("train() needs a config or a run directory to resume")
     else:
         cfg.validate()
-        dist.on_writer(lambda: check_writable(cfg.output_dir))  # a read-only folder: one line before data is read
     try:  # build_session validates cfg (again, for a new run: a resumed one's saved config is checked there)
         if dist.world > 1:
-            _check_distributed(cfg, dist)
+            distributed.check_engine(cfg.model)  # every rank knows the model: no collective needed to refuse it
+        if resume is None:  # a read-only folder: one line before any data is read
+            dist.on_writer(lambda: check_writable(cfg.output_dir))
         device = resolve_device(cfg.device)
         costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
         baseline_mb = costs.current_memory_mb(device)
         session = build_session(cfg)
         if dist.world > 1:
             session = dataclasses.replace(session, dist=dataclasses.replace(dist, device=session.device))
-            _check_batches(session)
+            session.dist.check_batches(len(session.train), int(session.cfg.batch_size or 0))
         if dist.world > 1:
             session.backend.distribute(session.dist, sync_bn=session.cfg.sync_bn)
         if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
@@ -167,6 +177,7 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
                 return path
 
             run_dir = session.dist.on_writer(create)
+            where.append(run_dir)
             start_epoch, history, best = 1, [], _no_best(session)
         else:
             start_epoch, history, best = session.dist.on_writer(lambda: _resume_point(session, run_dir))
@@ -192,29 +203,6 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
     finally:
         for lock in held:
             lock.release()
-
-
-def _check_distributed(cfg: TrainConfig, dist: Dist) -> None:
-    """What cannot train under torchrun, said before any data is read."""
-    from visionbench.models import get_entry
-
-    engine = get_entry(cfg.model).engine
-    if engine != "torch":
-        raise ConfigError(f"torchrun: --model {cfg.model} runs on the {engine} engine, which trains in one process; "
-                          f"run it without torchrun (or pick a torch model: visionbench models)")
-
-
-def _check_batches(session: Session) -> None:
-    """Under torchrun every step must give each of the N processes at least one image."""
-    world, batch, n = session.dist.world, int(session.cfg.batch_size or 0), len(session.train)
-    if batch < world:
-        raise ConfigError(f"--batch-size {batch}: fewer images per step than the {world} processes torchrun "
-                          f"started; use --batch-size {world} or more (it is the global batch, split across them)")
-    last = n % batch
-    if 0 < last < world:
-        raise ConfigError(f"--batch-size {batch}: an epoch of {n} training images ends with a batch of {last}, "
-                          f"fewer than the {world} processes; pick a batch size that divides {n} or leaves at least "
-                          f"{world} (e.g. --batch-size {batch + 1})")
 
 
 def _no_best(session: Session) -> dict[str, Any]:
@@ -305,10 +293,10 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, n_epochs + 1):
-            order = np.random.default_rng(_epoch_seed(cfg.seed, epoch, 0)).permutation(n_train)
-            gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, 1))
-            backend.reseed(_epoch_seed(cfg.seed, epoch, 2) if dist.rank == 0  # dropout: each rank its own masks
-                           else int(np.random.SeedSequence([cfg.seed, epoch, 2, dist.rank]).generate_state(1)[0]))
+            order = np.random.default_rng(epoch_seed(cfg.seed, epoch, 0)).permutation(n_train)
+            gen = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, 1))
+            # Dropout: each rank its own masks (rank 0 draws what one process would).
+            backend.reseed(epoch_seed(cfg.seed, epoch, 2, *((dist.rank,) if dist.rank else ())))
             backend.train_mode()
             loss_sum, seen, stats = 0.0, 0, {}
             t0 = time.perf_counter()
@@ -322,7 +310,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
                 x, y = task.batch(session, session.train, idx, gen)
                 x, y = dist.shard(x), dist.shard(y)  # under torchrun: this rank's rows of the global batch
                 loss, step_stats = backend.train_step(x, y, dist.loss_weight(len(y), len(idx)))
-                loss, step_stats = _global_step(dist, loss, step_stats, len(y), len(idx))
+                loss, step_stats = dist.global_step(loss, step_stats, len(y), len(idx))
                 if not math.isfinite(loss):
                     status = "diverged"
                     message = (f"training diverged: loss is {loss} at epoch {epoch}, step {step + 1}/"
@@ -372,6 +360,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
         if dist.world > 1:  # the other ranks may have stopped anywhere: no collective from here on
             dist.alone = True
         kept = f"the checkpoint of epoch {saved_epoch} is kept" if saved_epoch else "the initial checkpoint is kept"
+        kept += "; the test set is scored when the resumed run ends" if dist.world > 1 else ""
         message = f"interrupted during epoch {epoch}; {kept}; resume with: {resume_cmd}"
         log.warning(message)
     finally:
@@ -393,78 +382,8 @@ class _Diverged(Exception):
     pass
 
 
-def _global_step(dist: Dist, loss: float, stats: dict[str, float], n_local: int,
-                 n_global: int) -> tuple[float, dict[str, float]]:
-    """The step's loss (mean over the global batch) and statistics (summed over it) from every rank's share; the
-    same numbers on every rank, so all ranks see a divergence at the same step."""
-    if not dist.enabled:
-        return loss, stats
-    keys = sorted(stats)
-    total = dist.sum([loss * n_local, *(stats[k] for k in keys)])
-    return total[0] / n_global, dict(zip(keys, total[1:], strict=True))
-
-
 #: Seconds between two checkpoints of the last epoch (the final epoch is always checkpointed).
 CHECKPOINT_EVERY_SECONDS = 10.0
-#: The time-budget probe: untimed warm-up steps, then timed steps until either bound is reached.
-PROBE_WARMUP_STEPS = 3
-PROBE_MIN_STEPS = 5
-PROBE_MAX_STEPS = 2000
-PROBE_MAX_SECONDS = 3.0  # or a tenth of the budget, whichever is less
-
-
-def plan_time_budget(session: Session) -> Session:
-    """Turn ``cfg.time_budget`` (seconds of training) into a step count, the way speed-run benchmarks plan.
-
-    A copy of the model and optimiser trains a few real batches (augmentation included) to measure the seconds per
-    step; the session's own model is not touched, so the run starts from the same weights as any other. Under
-    torchrun the probe is the data-parallel step itself (communication included, which a copy cannot do), and the
-    weights and optimiser state are put back after it. The planned
-    steps are then fixed before step one, so the learning-rate schedule spans them exactly, and config.json records
-    them (a resumed run keeps them). Validation and checkpoints are not part of the budget.
-    """
-    cfg, dist = session.cfg, session.dist
-    assert cfg.time_budget is not None and cfg.batch_size is not None
-    if dist.enabled:  # the real data-parallel step, communication included; its state is put back afterwards
-        probe_backend, saved = session.backend, session.backend.weights()
-        saved_optimizer = copy.deepcopy(session.backend.optimizer.state_dict())  # type: ignore[attr-defined]
-    else:
-        probe_backend = copy.deepcopy(session.backend)
-    probe_backend.train_mode()
-    probe_backend.set_lr(float(cfg.lr))  # type: ignore[arg-type]  # resolved against the recipe
-    rng = np.random.default_rng(_epoch_seed(cfg.seed, 0, 3))
-    gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, 0, 4))
-    n_train = len(session.train)
-    timed, seconds, step = 0, 0.0, 0
-    enough = min(PROBE_MAX_SECONDS, 0.1 * cfg.time_budget)
-    while step < PROBE_WARMUP_STEPS + PROBE_MAX_STEPS:
-        idx = np.sort(rng.choice(n_train, size=min(cfg.batch_size, n_train), replace=False))
-        t0 = time.perf_counter()
-        x, y = session.task.batch(session, session.train, idx, gen)
-        x, y = dist.shard(x), dist.shard(y)
-        loss, stats = probe_backend.train_step(x, y, dist.loss_weight(len(y), len(idx)))
-        _global_step(dist, loss, stats, len(y), len(idx))
-        if step >= PROBE_WARMUP_STEPS:
-            seconds += time.perf_counter() - t0
-            timed += 1
-            # Under torchrun the ranks step together: rank 0's clock decides for all of them.
-            if dist.broadcast(seconds >= enough and timed >= PROBE_MIN_STEPS):
-                break
-        step += 1
-    if dist.enabled:
-        session.backend.load_weights(saved)
-        session.backend.optimizer.load_state_dict(saved_optimizer)  # type: ignore[attr-defined]
-    del probe_backend
-    per_step = session.dist.max(seconds / max(timed, 1))  # under torchrun: the slowest rank's, on every rank
-    budget = plan_from_recipe(session.recipe, n_train, batch_size=cfg.batch_size,
-                              steps=steps_for_time(cfg.time_budget, per_step), warmup_steps=cfg.warmup_steps,
-                              warmup_from_user=False, source="time")
-    log.info("time budget %.1fs: %.4fs per step over %d probe steps -> %d steps", cfg.time_budget, per_step, timed,
-             budget.steps)
-    return dataclasses.replace(session, cfg=with_budget(cfg, budget), budget=budget,
-                               probe={"seconds_per_step": round(per_step, 6), "steps": timed})
-
-
 def _final_results(session: Session, run_dir: Path, status: str, history: list[dict[str, Any]],
                    best: dict[str, Any], best_weights: Any, train_seconds: float,
                    baseline_mb: float | None = None) -> dict[str, Any]:
@@ -479,7 +398,9 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
         "task": task.name, "best_epoch": best["epoch"] or None,
         task.best_key: best[task.monitor] if best["epoch"] else None,
     }
-    if best["epoch"]:
+    # Interrupted under torchrun: no test scores now (torchrun kills what is still running 30 s after a Ctrl-C, and
+    # one process scoring a big test set alone takes longer); the resumed run scores it when it ends.
+    if best["epoch"] and not session.dist.alone:
         if best_weights is not None:
             backend.load_weights(best_weights)
         else:  # resumed run whose best epoch came before the interruption: rank 0 reads it, the others get it

@@ -1,12 +1,20 @@
-"""Learning-rate schedules as a pure function of the global step, so a resumed run follows the same curve."""
+"""Learning-rate schedules as a pure function of the global step, and the per-epoch seeds as a pure function of the
+epoch, so a resumed run follows the same curve and draws the same batches."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from visionbench.recipe import Schedule
 
-__all__ = ["lr_at"]
+__all__ = ["lr_at", "epoch_seed"]
+
+
+def epoch_seed(seed: int, epoch: int, *stream: int) -> int:
+    """An independent, reproducible seed per (run seed, epoch, purpose[, rank])."""
+    return int(np.random.SeedSequence([seed, epoch, *stream]).generate_state(1)[0])
 
 
 def lr_at(

@@ -59,16 +59,17 @@ def _installed(module: str) -> bool:
         return False
 
 
-def check_log_to(names: Sequence[str]) -> None:
+def check_log_to(names: Sequence[str], *, droppable: bool = True) -> None:
     """Raise :class:`ConfigError` for an unknown tracker name or one whose package is not installed (nothing is
-    imported: this runs before any data is loaded)."""
+    imported: this runs before any data is loaded). ``droppable=False``: the names come from a run being resumed,
+    which keeps them, so the message does not suggest dropping them."""
     for name in names:
         if name not in TRACKERS:
             raise ConfigError(f"--log-to {name}: unknown tracker; choose from {', '.join(TRACKERS)}"
                               f"{suggest(name, TRACKERS)}")
         if not _installed(TRACKERS[name]):
             raise ConfigError(f"--log-to {name} needs the {TRACKERS[name]} package: pip install "
-                              f"'visionbench[{name}]' (or drop --log-to {name})")
+                              f"'visionbench[{name}]'" + (f" (or drop --log-to {name})" if droppable else ""))
 
 
 def metric_name(column: str) -> str:
