@@ -23,7 +23,7 @@ from visionbench._cli_args import (
     int_list,
     number,
 )
-from visionbench.errors import ConfigError, VisionbenchError
+from visionbench.errors import ConfigError, VisionbenchError, met_by_every_rank
 from visionbench.train.config import BUDGET_OPTIONS, TrainConfig
 
 __all__ = ["main", "build_parser"]
@@ -32,6 +32,8 @@ __all__ = ["main", "build_parser"]
 def _train_config(args: argparse.Namespace) -> Any:
     from visionbench.train.config import load_config_file
 
+    if not args.model and not getattr(args, "config", None):
+        raise ConfigError("--model is required (see `visionbench models`), or give --config FILE")
     values: dict[str, Any] = load_config_file(args.config) if getattr(args, "config", None) else {}
     for key in TRAIN_KEYS:
         value = getattr(args, key, None)
@@ -64,22 +66,22 @@ def _train_config(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     from visionbench.train import train
 
-    if args.resume:
-        extra = [k for k in TRAIN_KEYS + ("config", "weights", "init_from", "freeze")
-                 if k not in ("quiet", "model") and getattr(args, k, None) is not None]
-        extra += ["model_arg"] if args.model_arg else []
-        extra += ["dataset_option"] if args.dataset_option else []
-        if extra:
-            flag = "--" + extra[0].replace("_", "-")
-            raise ConfigError(f"--resume continues a run with its saved configuration; drop {flag} (or start a new "
-                              f"run without --resume)")
-        cfg = TrainConfig(model=args.model, quiet=bool(args.quiet)) if args.model else None
-        result = train(cfg, resume=args.resume)
-    else:
-        if not args.model and not args.config:
-            raise ConfigError("--model is required (see `visionbench models`), or give --config FILE")
-        result = train(_train_config(args))
-    return _report_run(result)
+    with met_by_every_rank():  # options: the same on every rank of a torchrun launch
+        cfg = _resume_config(args) if args.resume else _train_config(args)
+    return _report_run(train(cfg, resume=args.resume or None))
+
+
+def _resume_config(args: argparse.Namespace) -> TrainConfig | None:
+    """What `train --resume` may take besides the run: --model (checked against the run) and --quiet."""
+    extra = [k for k in TRAIN_KEYS + ("config", "weights", "init_from", "freeze")
+             if k not in ("quiet", "model") and getattr(args, k, None) is not None]
+    extra += ["model_arg"] if args.model_arg else []
+    extra += ["dataset_option"] if args.dataset_option else []
+    if extra:
+        flag = "--" + extra[0].replace("_", "-")
+        raise ConfigError(f"--resume continues a run with its saved configuration; drop {flag} (or start a new "
+                          f"run without --resume)")
+    return TrainConfig(model=args.model, quiet=bool(args.quiet)) if args.model else None
 
 
 def _report_run(result: Any) -> int:
@@ -455,11 +457,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VisionbenchError as exc:
         if args.verbose:
             raise
-        if os.environ.get("RANK", "0") in ("", "0"):  # under torchrun every rank meets the error: rank 0 says it
-            print(f"error: {exc}", file=sys.stderr)
+        rank = _torchrun_rank()
+        if not (rank and exc.every_rank):  # an error every rank meets is rank 0's to say
+            print(f"error: {f'rank {rank}: ' if rank else ''}{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        if not _torchrun_rank():  # a Ctrl-C reaches every rank: rank 0 says it
+            print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line for the user, the traceback with --verbose
         if args.verbose:
@@ -468,6 +472,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error ({type(exc).__name__}: {first}); run again with --verbose and report the "
               f"traceback", file=sys.stderr)
         return 1
+
+
+def _torchrun_rank() -> int:
+    """This process's rank under torchrun (0 for rank 0, and for a command not started by torchrun)."""
+    try:
+        return int(os.environ.get("RANK") or 0) if int(os.environ.get("WORLD_SIZE") or 1) > 1 else 0
+    except ValueError:
+        return 0
 
 
 if __name__ == "__main__":

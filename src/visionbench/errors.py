@@ -7,14 +7,31 @@ The CLI prints that line and exits non-zero; it never shows a traceback for thes
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-__all__ = ["VisionbenchError", "DataError", "ConfigError", "RunError", "suggest"]
+__all__ = ["VisionbenchError", "DataError", "ConfigError", "RunError", "suggest", "met_by_every_rank"]
 
 
 class VisionbenchError(Exception):
-    """A user-facing error whose message is one line naming the file or option and the fix."""
+    """A user-facing error whose message is one line naming the file or option and the fix.
+
+    ``every_rank`` (set by :func:`met_by_every_rank`): under torchrun every process meets this same error (the same
+    options, the same code), so rank 0 alone reports it.
+    """
+
+    every_rank: bool = False
+
+
+@contextlib.contextmanager
+def met_by_every_rank() -> Iterator[None]:
+    """Mark the :class:`VisionbenchError` raised inside as one that every process of a torchrun launch meets."""
+    try:
+        yield
+    except VisionbenchError as exc:
+        exc.every_rank = True
+        raise
 
 
 class DataError(VisionbenchError):

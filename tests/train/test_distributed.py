@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from visionbench.cli import main
-from visionbench.errors import ConfigError, RunError
+from visionbench.errors import ConfigError, DataError, RunError
 from visionbench.train import TrainConfig, train
 from visionbench.train.distributed import SINGLE, Dist
 
@@ -60,7 +60,8 @@ def _launch(tmp: Path, argv: list[str], *, nproc: int = 2, slow: float = 0.0) ->
         old.unlink()
     env = {**os.environ, "VB_PIDS": str(pids), "VB_SLOW": str(slow) if slow else "", "OMP_NUM_THREADS": "1",
            "PYTHONWARNINGS": "ignore"}
-    cmd = [TORCHRUN, "--standalone", "--nproc-per-node", str(nproc), str(launcher), *argv]
+    # torchrun looks at its workers every 2 s: time for a survivor to say why it stops before torchrun ends it.
+    cmd = [TORCHRUN, "--standalone", "--monitor-interval", "2", "--nproc-per-node", str(nproc), str(launcher), *argv]
     return subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
@@ -145,6 +146,10 @@ def test_a_killed_rank_resumes_to_the_uninterrupted_run(tmp_path, victim):
     os.kill(int((tmp_path / "pids" / victim).read_text()), signal.SIGKILL)
     code, _, err = _finish(proc)
     assert code != 0  # torchrun saw a worker die and stopped the other
+    survivor = "" if victim == "rank1" else "rank 1: "  # rank 0 speaks for the run; rank 1 says who it is
+    assert f"error: {survivor}torchrun: another process of this run stopped (" in err, err[-3000:]
+    assert ("its last checkpoint is kept; resume with: torchrun --standalone --nproc-per-node 2 -m visionbench "
+            "train --resume runs/two") in err
     assert not (run / "results.json").exists()
     epochs_done = len((run / "history.csv").read_text().splitlines()) - 1
     assert 2 <= epochs_done < 5
@@ -318,10 +323,28 @@ def test_an_error_every_rank_meets_is_said_by_rank_0_only(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     assert main(["train", "--model", "no_such_model"]) == 2
+    assert main(["train", "--model", "mlp_small", "--batch-size", "0"]) == 2
+    assert main(["train", "--resume", "somewhere", "--lr", "1"]) == 2
     assert capsys.readouterr().err == ""
     monkeypatch.setenv("RANK", "0")
     assert main(["train", "--model", "no_such_model"]) == 2
     assert capsys.readouterr().err.count("error: ") == 1
+
+
+def test_an_error_of_one_rank_alone_is_said_with_its_rank(monkeypatch, capsys):
+    """A dataset missing on the second machine, or a lost peer seen by rank 1: not rank 0's to say."""
+    from visionbench.train import loop
+
+    def missing(*args):
+        raise DataError("data/mnist: not found; copy it here or use --download")
+
+    monkeypatch.setattr(loop, "_train", missing)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr("visionbench.train.distributed.setup", lambda device: Dist(rank=1, world=2))
+    monkeypatch.setattr("visionbench.train.distributed.teardown", lambda dist: None)
+    assert main(["train", "--model", "mlp_small"]) == 2
+    assert capsys.readouterr().err == "error: rank 1: data/mnist: not found; copy it here or use --download\n"
 
 
 def test_world_size_without_torchrun_is_one_line(monkeypatch, capsys):
@@ -332,3 +355,15 @@ def test_world_size_without_torchrun_is_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: WORLD_SIZE=2 but the process group cannot start") and err.count("\n") == 1
     assert "launch with torchrun (or unset WORLD_SIZE)" in err
+
+
+def test_only_a_peer_gone_is_a_lost_peer():
+    from visionbench.train.distributed import first_line, peer_lost
+
+    gone = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:52: Connection "
+                        "reset by peer")
+    assert peer_lost(gone) and first_line(gone) == "Read error [127.0.0.1]:52: Connection reset by peer"
+    assert not peer_lost(RuntimeError("[x/unbound_buffer.cc:78] Timed out waiting 1800000ms for recv operation"))
+    assert not peer_lost(RuntimeError("Application timeout caused pair closure"))
+    assert not peer_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not peer_lost(ValueError("Connection reset by peer"))

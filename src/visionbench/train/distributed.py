@@ -29,6 +29,7 @@ not depend on it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,10 +39,10 @@ import torch.distributed as tdist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from visionbench.errors import ConfigError
+from visionbench.errors import ConfigError, VisionbenchError
 
-__all__ = ["Dist", "SINGLE", "setup", "teardown", "check_engine", "peer_lost", "CpuSyncBatchNorm", "sync_batchnorm",
-           "to_cpu", "world_from_env"]
+__all__ = ["Dist", "SINGLE", "setup", "teardown", "check_engine", "peer_lost", "first_line", "CpuSyncBatchNorm",
+           "sync_batchnorm", "to_cpu", "world_from_env"]
 
 T = TypeVar("T")
 
@@ -175,6 +176,8 @@ class Dist:
                 raise
         ok, value = self.broadcast(outcome)
         if not ok:
+            if isinstance(value, VisionbenchError):
+                value.every_rank = True  # rank 0's error, which rank 0 reports
             raise value
         return value  # type: ignore[no-any-return]
 
@@ -195,12 +198,26 @@ def check_engine(model: str) -> None:
 
 def peer_lost(exc: BaseException) -> bool:
     """``exc`` says that another process of the launch went away in the middle of a collective (killed, crashed,
-    stopped by torchrun)."""
-    if isinstance(exc, getattr(tdist, "DistBackendError", ())):
-        return True
+    stopped by torchrun). A timeout is not that: it is what a rank waiting for a collective that another, live rank
+    never entered gets (a bug), or a very slow peer."""
+    if not isinstance(exc, RuntimeError):  # DistBackendError is one
+        return False
     text = str(exc)
-    return isinstance(exc, RuntimeError) and any(
-        mark in text for mark in ("gloo", "Connection reset", "Connection closed", "NCCL", "Broken pipe"))
+    if any(mark in text.lower() for mark in ("timed out", "timeout", "watchdog")):
+        return False
+    return any(mark in text for mark in _PEER_GONE)
+
+
+#: What gloo and NCCL say when the other end of a collective has gone.
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "remote process exited",
+              "ncclRemoteError")
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an error, without the ``[source/file.cc:123]`` that gloo and NCCL put in front."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)
+    return text[:limit]
 
 
 def setup(device: str | None) -> Dist:

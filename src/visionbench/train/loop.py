@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from visionbench import costs
-from visionbench.errors import ConfigError, RunError
+from visionbench.errors import ConfigError, RunError, met_by_every_rank
 from visionbench.runs import (
     DirLock,
     Run,
@@ -124,11 +124,10 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
         return _train(cfg, dist, resume, on_start, on_epoch, where)
     except Exception as exc:
         if dist.world > 1 and distributed.peer_lost(exc):
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             hint = (f"resume with: {dist.launcher()} visionbench train --resume {shlex.quote(str(where[0]))}"
                     if where else "start it again")
-            raise RunError(f"torchrun: another process of this run stopped ({first}); its last checkpoint is kept; "
-                           f"{hint}") from None
+            raise RunError(f"torchrun: another process of this run stopped ({distributed.first_line(exc)}); its "
+                           f"last checkpoint is kept; {hint}") from exc
         raise
     finally:
         distributed.teardown(dist)
@@ -139,7 +138,18 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
            on_epoch: Callable[[dict[str, Any]], bool | None] | None, where: list[Path]) -> TrainResult:
     """:func:`train` in one process of ``dist``: rank 0 reads and writes the run directory, and hands what it
     read (the resumed configuration, the run directory, the checkpoint) to the other ranks."""
-    held: list[DirLock] = []  # the run's lock, held by rank 0 only
+    held: list[DirLock] = []  # the run's lock, held by rank 0 only; released however _train_locked ends
+    try:
+        return _train_locked(cfg, dist, resume, on_start, on_epoch, where, held)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _train_locked(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
+                  on_start: Callable[[Path], None] | None,
+                  on_epoch: Callable[[dict[str, Any]], bool | None] | None, where: list[Path],
+                  held: list[DirLock]) -> TrainResult:
     run_dir: Path | None = None
     if resume is not None:
         def prepare() -> tuple[Path, TrainConfig]:
@@ -152,57 +162,55 @@ def _train(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None,
         where.append(run_dir)
     elif cfg is None:
         raise ValueError("train() needs a config or a run directory to resume")
-    else:
-        cfg.validate()
-    try:  # build_session validates cfg (again, for a new run: a resumed one's saved config is checked there)
+    with met_by_every_rank():  # the same options on every rank: rank 0 alone says what is wrong with them
+        if resume is None:
+            cfg.validate()  # (a resumed run's saved config is validated by build_session)
         if dist.world > 1:
             distributed.check_engine(cfg.model)  # every rank knows the model: no collective needed to refuse it
-        if resume is None:  # a read-only folder: one line before any data is read
-            dist.on_writer(lambda: check_writable(cfg.output_dir))
-        device = resolve_device(cfg.device)
-        costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
-        baseline_mb = costs.current_memory_mb(device)
-        session = build_session(cfg)
-        if dist.world > 1:
-            session = dataclasses.replace(session, dist=dataclasses.replace(dist, device=session.device))
+    if resume is None:  # a read-only folder: one line before any data is read
+        dist.on_writer(lambda: check_writable(cfg.output_dir))
+    device = resolve_device(cfg.device)
+    costs.reset_peak_memory(device)  # the run's own peak: data, model, optimiser and activations
+    baseline_mb = costs.current_memory_mb(device)
+    session = build_session(cfg)
+    if dist.world > 1:
+        session = dataclasses.replace(session, dist=dataclasses.replace(dist, device=session.device))
+        with met_by_every_rank():
             session.dist.check_batches(len(session.train), int(session.cfg.batch_size or 0))
-        if dist.world > 1:
-            session.backend.distribute(session.dist, sync_bn=session.cfg.sync_bn)
-        if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
-            session = plan_time_budget(session)
-        if run_dir is None:
-            def create() -> Path:
-                path, lock = _create_run(session)
-                held.append(lock)
-                return path
+    if dist.world > 1:
+        session.backend.distribute(session.dist, sync_bn=session.cfg.sync_bn)
+    if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
+        session = plan_time_budget(session)
+    if run_dir is None:
+        def create() -> Path:
+            path, lock = _create_run(session)
+            held.append(lock)
+            return path
 
-            run_dir = session.dist.on_writer(create)
-            where.append(run_dir)
-            start_epoch, history, best = 1, [], _no_best(session)
-        else:
-            start_epoch, history, best = session.dist.on_writer(lambda: _resume_point(session, run_dir))
-            session.backend.share(session.dist)  # rank 0 read the checkpoint
-        if not session.dist.writer:  # its warnings (a Ctrl-C's) are rank 0's too: only rank 0 says them
-            silent = logging.NullHandler()
-            logging.getLogger("visionbench").addHandler(silent)
-            try:
-                return dataclasses.replace(_fit(session, run_dir, start_epoch, history, best, baseline_mb),
-                                           primary=False)
-            finally:
-                logging.getLogger("visionbench").removeHandler(silent)
-        if on_start is not None:
-            on_start(run_dir)
-        handler = _setup_logging(run_dir, session.cfg.quiet)
-        tracker = open_tracker(session, run_dir, resumed=resume is not None)
+        run_dir = session.dist.on_writer(create)
+        where.append(run_dir)
+        start_epoch, history, best = 1, [], _no_best(session)
+    else:
+        start_epoch, history, best = session.dist.on_writer(lambda: _resume_point(session, run_dir))
+        session.backend.share(session.dist)  # rank 0 read the checkpoint
+    if not session.dist.writer:  # its warnings (a Ctrl-C's) are rank 0's too: only rank 0 says them
+        silent = logging.NullHandler()
+        logging.getLogger("visionbench").addHandler(silent)
         try:
-            return _fit(session, run_dir, start_epoch, history, best, baseline_mb, on_epoch, tracker)
+            return dataclasses.replace(_fit(session, run_dir, start_epoch, history, best, baseline_mb),
+                                       primary=False)
         finally:
-            tracker.close()
-            logging.getLogger("visionbench").removeHandler(handler)
-            handler.close()
+            logging.getLogger("visionbench").removeHandler(silent)
+    if on_start is not None:
+        on_start(run_dir)
+    handler = _setup_logging(run_dir, session.cfg.quiet)
+    tracker = open_tracker(session, run_dir, resumed=resume is not None)
+    try:
+        return _fit(session, run_dir, start_epoch, history, best, baseline_mb, on_epoch, tracker)
     finally:
-        for lock in held:
-            lock.release()
+        tracker.close()
+        logging.getLogger("visionbench").removeHandler(handler)
+        handler.close()
 
 
 def _no_best(session: Session) -> dict[str, Any]:
@@ -384,6 +392,8 @@ class _Diverged(Exception):
 
 #: Seconds between two checkpoints of the last epoch (the final epoch is always checkpointed).
 CHECKPOINT_EVERY_SECONDS = 10.0
+
+
 def _final_results(session: Session, run_dir: Path, status: str, history: list[dict[str, Any]],
                    best: dict[str, Any], best_weights: Any, train_seconds: float,
                    baseline_mb: float | None = None) -> dict[str, Any]:

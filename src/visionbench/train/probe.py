@@ -31,7 +31,7 @@ def plan_time_budget(session: Session) -> Session:
     A copy of the model and optimiser trains a few real batches (augmentation included) to measure the seconds per
     step; the session's own model is not touched, so the run starts from the same weights as any other. Under
     torchrun the probe is the data-parallel step itself (communication included, which a copy cannot do), and the
-    weights and optimiser state are put back after it. The planned
+    weights, optimiser state and mixed precision's loss scale are put back after it. The planned
     steps are then fixed before step one, so the learning-rate schedule spans them exactly, and config.json records
     them (a resumed run keeps them). Validation and checkpoints are not part of the budget.
     """
@@ -40,6 +40,8 @@ def plan_time_budget(session: Session) -> Session:
     if dist.enabled:  # the real data-parallel step, communication included; its state is put back afterwards
         probe_backend, saved = session.backend, session.backend.weights()
         saved_optimizer = copy.deepcopy(session.backend.optimizer.state_dict())  # type: ignore[attr-defined]
+        scaler = getattr(session.backend, "scaler", None)  # mixed precision's loss scale (CUDA), moved by the probe
+        saved_scaler = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
     else:
         probe_backend = copy.deepcopy(session.backend)
     probe_backend.train_mode()
@@ -66,6 +68,8 @@ def plan_time_budget(session: Session) -> Session:
     if dist.enabled:
         session.backend.load_weights(saved)
         session.backend.optimizer.load_state_dict(saved_optimizer)  # type: ignore[attr-defined]
+        if scaler is not None:
+            scaler.load_state_dict(saved_scaler)
     del probe_backend
     per_step = session.dist.max(seconds / max(timed, 1))  # under torchrun: the slowest rank's, on every rank
     budget = plan_from_recipe(session.recipe, n_train, batch_size=cfg.batch_size,
