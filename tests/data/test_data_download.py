@@ -5,10 +5,13 @@ from __future__ import annotations
 import ast
 import gzip
 import hashlib
+import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -258,3 +261,82 @@ def test_processes_asking_for_one_dataset_at_once_fetch_each_file_once(
     assert not errors
     assert len(server.ranges) == len(files)  # each file fetched once, by one of the three
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)  # no .part, no lock file left
+
+
+def test_a_verified_folder_is_only_read_and_an_unwritable_one_is_one_data_error(
+    served: tuple[_Server, dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A complete, verified folder (say a read-only copy: chmod does not stop root, so the lock is watched) returns
+    without its lock; a folder whose lock file cannot be made, when a file must be fetched, is one DataError."""
+    server, files = served
+    download_dataset("mnist", tmp_path, mirror=server.url)
+    n = len(server.ranges)
+
+    def no_lock(folder: Path) -> None:
+        raise AssertionError(f"{folder} locked, though every file is there and verified")
+
+    monkeypatch.setattr(dl, "try_lock", no_lock)
+    assert download_dataset("mnist", tmp_path, mirror=server.url) == tmp_path
+    assert len(server.ranges) == n
+    monkeypatch.undo()
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    (tmp_path / ".lock").mkdir()  # the lock file cannot be made, whoever runs the test (EISDIR)
+    with pytest.raises(DataError) as info:
+        download_dataset("mnist", tmp_path, mirror=server.url)
+    assert str(info.value) == (f"{tmp_path}: cannot download into this folder (Is a directory); choose a writable "
+                               f"one: --data-dir DIR, or $VISIONBENCH_CACHE for the cache")
+    assert len(server.ranges) == n
+
+
+def test_a_second_caller_waits_for_the_download_in_progress_and_says_so_once(
+    served: tuple[_Server, dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    from visionbench.runs import try_lock
+
+    server, files = served
+    monkeypatch.setattr(dl, "WAIT_NOTICE_SECONDS", 0.0)
+    monkeypatch.setattr(dl, "_POLL_SECONDS", 0.01)
+    held = try_lock(tmp_path)  # as the process downloading into it holds it
+    assert held is not None
+    looks, real_owner = [], dl.lock_owner
+
+    def owner(folder: Path) -> int | None:
+        looks.append(folder)
+        if len(looks) == 5:
+            polled.set()
+        return real_owner(folder)
+
+    polled = threading.Event()
+    monkeypatch.setattr(dl, "lock_owner", owner)
+    # The holder finishes once the waiter has looked five times (a timer thread, no clock in the test).
+    releaser = threading.Thread(target=lambda: (polled.wait(30), held.release()))
+    releaser.start()
+    with caplog.at_level("WARNING", logger="visionbench.data"):
+        assert download_dataset("mnist", tmp_path, mirror=server.url) == tmp_path
+    releaser.join(30)
+    assert len(looks) >= 5
+    said = [r.getMessage() for r in caplog.records if r.name == "visionbench.data"]
+    assert said == [f"waiting for process {os.getpid()}, which is downloading into {tmp_path}"]
+    assert len(server.ranges) == len(files)  # then it fetched the files (the holder had fetched none)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+
+
+def test_ctrl_c_stops_the_wait_cleanly(served: tuple[_Server, dict[str, bytes]], tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from visionbench.cli import main
+    from visionbench.runs import try_lock
+
+    server, _ = served
+    monkeypatch.setenv("VISIONBENCH_MIRROR", server.url)
+
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dl, "time", SimpleNamespace(monotonic=time.monotonic, sleep=ctrl_c))
+    with try_lock(tmp_path):
+        assert main(["download", "mnist", "--data-dir", str(tmp_path)]) == 130
+        assert capsys.readouterr().err.strip() == (f"interrupted: stopped waiting for the download into {tmp_path}; "
+                                                   f"nothing was fetched by this process")
+        assert [p.name for p in tmp_path.iterdir()] == [".lock"]  # the holder's, untouched
+    assert server.ranges == []

@@ -9,6 +9,7 @@ by a mirror (``mirror=`` or ``$VISIONBENCH_MIRROR``): the files are then fetched
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -19,9 +20,9 @@ from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 from visionbench.data._io import one_line
-from visionbench.data._search import cache_root
-from visionbench.errors import ConfigError, DataError, suggest
-from visionbench.runs import DirLock, try_lock
+from visionbench.data._search import ENV_CACHE, cache_root
+from visionbench.errors import ConfigError, DataError, RunError, suggest
+from visionbench.runs import DirLock, lock_owner, try_lock
 
 __all__ = ["Resource", "RESOURCES", "ENV_MIRROR", "download_dataset", "downloadable", "file_digest"]
 
@@ -172,7 +173,8 @@ def download_dataset(
 
     Raises:
         ConfigError: unknown key.
-        DataError: network failure or checksum mismatch (the partial file is then removed).
+        DataError: network failure, checksum mismatch (the partial file is then removed), or a folder this process
+            cannot write when a file is missing (a complete, verified folder is only read).
     """
     name, key = key, key.strip().lower()
     if key not in RESOURCES:
@@ -181,27 +183,73 @@ def download_dataset(
             "(digits is bundled with scikit-learn, imagefolder trees are your own)"
         )
     folder = Path(dest).expanduser() if dest is not None else cache_root() / key
-    folder.mkdir(parents=True, exist_ok=True)
+    todo, said = _to_fetch(key, folder, force), False
     # One downloader per folder: the ranks of a torchrun launch, compare workers and other shells asking for the
-    # same dataset wait here, then find the files verified and fetch nothing.
-    lock = _wait_for_folder(folder)
-    try:
-        _fetch_all(key, folder, force, progress, mirror, timeout)
-    finally:
-        lock.release()
+    # same dataset wait while one fetches, then find the files verified (each checks them itself, not under the
+    # lock). A folder already complete is never locked, so a read-only copy of the files serves as it is.
+    while todo:
+        lock = _lock(folder)
+        if lock is None:
+            said = _wait_for_holder(folder, said)
+            todo = _to_fetch(key, folder, force)
+            continue
+        try:
+            _fetch_all(todo, folder, force, progress, mirror, timeout)
+        finally:
+            lock.release()
+        break
     return folder
 
 
-def _wait_for_folder(folder: Path) -> DirLock:
-    while (lock := try_lock(folder)) is None:
-        time.sleep(0.2)
-    return lock
+#: Seconds a caller waits for another process's download before it says so (once).
+WAIT_NOTICE_SECONDS = 2.0
+_POLL_SECONDS = 0.2
+log = logging.getLogger("visionbench.data")
 
 
-def _fetch_all(key: str, folder: Path, force: bool, progress: Progress | None, mirror: str | None,
+def _to_fetch(key: str, folder: Path, force: bool) -> list[Resource]:
+    """The files of ``key`` that are missing from ``folder`` or fail their checksum (all of them with ``force``)."""
+    if force:
+        return list(RESOURCES[key])
+    return [res for res in RESOURCES[key] if not ((folder / res.filename).is_file() and _verify(folder / res.filename,
+                                                                                                res)[0])]
+
+
+def _lock(folder: Path) -> DirLock | None:
+    """``folder``'s lock (made if needed), None while another process holds it; a folder that cannot be written is
+    one DataError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return try_lock(folder)
+    except (OSError, RunError) as exc:
+        cause = exc.__context__ if isinstance(exc.__context__, OSError) else exc  # try_lock's RunError hides it
+        reason = getattr(cause, "strerror", None) or one_line(cause)
+        raise DataError(f"{folder}: cannot download into this folder ({reason}); choose a writable one: --data-dir "
+                        f"DIR, or ${ENV_CACHE} for the cache") from None
+
+
+def _wait_for_holder(folder: Path, said: bool) -> bool:
+    """Wait, however long it takes, until no live process holds ``folder``'s lock; unless ``said``, say who is
+    awaited after :data:`WAIT_NOTICE_SECONDS`. Returns whether it is said. Ctrl-C stops the wait (this process holds
+    nothing yet)."""
+    start = time.monotonic()
+    try:
+        while (pid := lock_owner(folder)) is not None:
+            if not said and time.monotonic() - start >= WAIT_NOTICE_SECONDS:
+                who = f"process {pid}" if pid else "another process"
+                log.warning("waiting for %s, which is downloading into %s", who, folder)
+                said = True
+            time.sleep(_POLL_SECONDS)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"stopped waiting for the download into {folder}; nothing was fetched by this "
+                                f"process") from None
+    return said
+
+
+def _fetch_all(todo: list[Resource], folder: Path, force: bool, progress: Progress | None, mirror: str | None,
                timeout: float) -> None:
     base_override = mirror or os.environ.get(ENV_MIRROR) or ""
-    for res in RESOURCES[key]:
+    for res in todo:  # checked again under the lock: another process may have fetched it since
         final = folder / res.filename
         part = folder / (res.filename + ".part")
         if final.exists() and not force and _verify(final, res)[0]:
