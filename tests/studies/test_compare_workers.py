@@ -9,6 +9,9 @@ import re
 import signal
 from pathlib import Path
 
+import pytest
+
+from visionbench.errors import ConfigError
 from visionbench.runs import find_runs, read_run
 from visionbench.studies.compare import CompareConfig, plan_comparison, run_comparison, worker_context
 
@@ -165,3 +168,64 @@ def test_workers_joining_with_their_own_log_to_log_every_run_they_train(tmp_path
     for name in NAMES:
         assert list((out / "runs" / name / "tensorboard").glob("events.out.tfevents.*")), name
     assert (out / "plan.json").read_text() == plan
+
+
+def _files(out):
+    return {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def _kept(out, flags):
+    return (f"{flags}: the comparison in {out} keeps the options it was planned with; drop {flags} (or start a new "
+            f"comparison without --resume/--join)")
+
+
+@pytest.mark.parametrize(("given", "flags"), [
+    ({"models": ["cnn"], "seeds": [9], "train_overrides": {"batch_size": 4}}, "--models, --seeds, --batch-size"),
+    ({"dataset": "mnist"}, "--dataset"), ({"epochs": 2}, "--epochs"), ({"steps": 5}, "--steps"),
+    ({"time_budget": 3.0}, "--time-budget"), ({"seeds": (1,), "workers": 2}, "--seeds"),
+    ({"train_overrides": {"max_train_samples": 99, "quiet": True, "log_to": ("tensorboard",)}},
+     "--max-train-samples"),
+    ({"train_overrides": {"data_dir": "elsewhere"}}, "--data-dir"),
+    ({"train_overrides": {"dataset_options": {"a": 1}}}, "--dataset-option"),
+])
+def test_a_joining_worker_cannot_change_the_options_the_comparison_keeps(tmp_path, given, flags):
+    # They used to be ignored in silence (the old plan ran and was reported): nothing is done or written now.
+    out = _plan(tmp_path)
+    before = _files(out)
+    workers = given.pop("workers", 1)
+    with pytest.raises(ConfigError) as err:
+        run_comparison(CompareConfig(**given), resume=out, workers=workers)
+    assert str(err.value) == _kept(out, flags)
+    assert _files(out) == before
+
+
+def test_a_joining_worker_may_repeat_the_plan_and_the_defaults(tmp_path, monkeypatch):
+    # The plan's own values (tuples or lists), the defaults (which cannot be told from "not given") and the worker's
+    # own options are not refused; --isolate is the default while the plan says --no-isolate.
+    from visionbench.studies import compare
+
+    out = _plan(tmp_path)
+    taken = []
+    monkeypatch.setattr(compare, "_train_missing", lambda cc, *a, **kw: taken.append(cc) or ([], []))
+    same = CompareConfig(dataset="digits", models=tuple(MODELS), seeds=tuple(SEEDS), epochs=1, isolate=True,
+                         output_dir="elsewhere", name="other",
+                         train_overrides={**TINY, "threads": 1, "quiet": False, "log_to": ("tensorboard",),
+                                          "download": False})
+    run_comparison(same, resume=out, report=False)
+    (cc,) = taken
+    assert cc.isolate is False and list(cc.models) == MODELS and cc.train_overrides == {**TINY, "quiet": False,
+                                                                                        "log_to": ("tensorboard",)}
+
+
+def test_the_cli_refuses_options_a_joined_comparison_keeps_in_one_line(tmp_path, capsys):
+    from visionbench.cli import main
+
+    out = _plan(tmp_path)
+    before = _files(out)
+    for flag in ("--resume", "--join"):
+        assert main(["compare", flag, str(out), "--seeds", "7", "--models", "cnn"]) == 2
+        assert capsys.readouterr().err == f"error: {_kept(out, '--models, --seeds')}\n"
+    assert main(["compare", "--join", str(out), "--no-isolate", "--epochs", "1", "--max-train-samples", "150",
+                 "--threads", "2"]) == 2
+    assert capsys.readouterr().err == f"error: {_kept(out, '--threads')}\n"  # the plan's values pass
+    assert _files(out) == before

@@ -137,7 +137,9 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     trained twice, and a run whose worker died is resumed by another from its checkpoint.
 
     Args:
-        cc: the comparison (ignored when resuming: the plan saved in the directory is used).
+        cc: the comparison. When resuming, the plan saved in the directory is used, with this worker's own
+            :data:`OWN_OPTIONS`; any other option of ``cc`` that is neither its default nor the plan's is refused
+            (:class:`ConfigError`, one line naming the flags to drop), never ignored.
         resume: an existing comparison directory: continue it, or join the workers already on it.
         on_run: called as ``on_run(model, seed, index, total)`` before each run this process trains or resumes.
         workers: start this many local worker processes on the comparison (the plan is written once first) and
@@ -153,7 +155,9 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     own = {k: v for k, v in cc.train_overrides.items() if k in OWN_OPTIONS}
     if resume is not None:
         out_dir = Path(resume)
-        cc = _read_plan(out_dir, own)
+        planned = _read_plan(out_dir, own)
+        _refuse_changes(cc, planned, out_dir)
+        cc = planned
         check_writable(out_dir, "--resume")
         _check(cc)
     else:
@@ -201,6 +205,38 @@ def _read_plan(out_dir: Path, own: dict[str, Any]) -> CompareConfig:
     cc = CompareConfig(**{k: v for k, v in plan.items() if k in known})
     cc.train_overrides.update(own)
     return cc
+
+
+#: What a comparison keeps from its plan, whoever joins it (a worker's own choices are :data:`OWN_OPTIONS`; where the
+#: plan was made, ``output_dir`` and ``name``, is the directory being resumed).
+PLANNED = ("dataset", "models", "seeds", "epochs", "steps", "time_budget", "isolate")
+
+
+def _refuse_changes(given: CompareConfig, planned: CompareConfig, out_dir: Path) -> None:
+    """A comparison keeps the options it was planned with: refuse, in one line, every option of ``given`` (and every
+    training option but :data:`OWN_OPTIONS`) whose value is neither the default nor the plan's: it would be ignored."""
+    def ignored(value: Any, default: Any, plan: Any) -> bool:
+        return not _same(value, default) and not _same(value, plan)
+
+    default, run_default = CompareConfig(), TrainConfig().to_dict()
+    changed = [k for k in PLANNED if ignored(getattr(given, k), getattr(default, k), getattr(planned, k))]
+    changed += [k for k, v in given.train_overrides.items() if k not in OWN_OPTIONS
+                and ignored(v, run_default.get(k), planned.train_overrides.get(k, run_default.get(k)))]
+    if changed:
+        flags = ", ".join(_flag(k, getattr(given, k, None)) for k in changed)
+        raise ConfigError(f"{flags}: the comparison in {out_dir} keeps the options it was planned with; drop {flags} "
+                          f"(or start a new comparison without --resume/--join)")
+
+
+def _same(a: Any, b: Any) -> bool:
+    # A plan read back from JSON has lists where the caller may give tuples.
+    return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
+
+
+def _flag(key: str, value: Any) -> str:
+    if key == "isolate":
+        return "--isolate" if value else "--no-isolate"
+    return "--dataset-option" if key == "dataset_options" else f"--{key.replace('_', '-')}"
 
 
 def _existing_runs(runs_dir: Path, paths: Sequence[Path] | None = None) -> dict[tuple[str, int], Run]:
