@@ -185,7 +185,7 @@ def _kept(out, flags):
     ({"time_budget": 3.0}, "--time-budget"), ({"seeds": (1,), "workers": 2}, "--seeds"),
     ({"train_overrides": {"max_train_samples": 99, "quiet": True, "log_to": ("tensorboard",)}},
      "--max-train-samples"),
-    ({"train_overrides": {"data_dir": "elsewhere"}}, "--data-dir"),
+    ({"train_overrides": {"device": "cpu"}}, "--device"),
     ({"train_overrides": {"dataset_options": {"a": 1}}}, "--dataset-option"),
 ])
 def test_a_joining_worker_cannot_change_the_options_the_comparison_keeps(tmp_path, given, flags):
@@ -209,12 +209,13 @@ def test_a_joining_worker_may_repeat_the_plan_and_the_defaults(tmp_path, monkeyp
     monkeypatch.setattr(compare, "_train_missing", lambda cc, *a, **kw: taken.append(cc) or ([], []))
     same = CompareConfig(dataset="digits", models=tuple(MODELS), seeds=tuple(SEEDS), epochs=1, isolate=True,
                          output_dir="elsewhere", name="other",
-                         train_overrides={**TINY, "threads": 1, "quiet": False, "log_to": ("tensorboard",),
-                                          "download": False})
+                         train_overrides={**TINY, "threads": 2, "quiet": False, "log_to": ("tensorboard",),
+                                          "download": False, "data_dir": "/data/here"})
     run_comparison(same, resume=out, report=False)
     (cc,) = taken
-    assert cc.isolate is False and list(cc.models) == MODELS and cc.train_overrides == {**TINY, "quiet": False,
-                                                                                        "log_to": ("tensorboard",)}
+    # Where this machine keeps the data and how many cores it gives are its own, like --quiet and --log-to.
+    assert cc.isolate is False and list(cc.models) == MODELS and cc.train_overrides == {
+        **TINY, "threads": 2, "quiet": False, "log_to": ("tensorboard",), "data_dir": "/data/here"}
 
 
 def test_the_cli_refuses_options_a_joined_comparison_keeps_in_one_line(tmp_path, capsys):
@@ -226,6 +227,6 @@ def test_the_cli_refuses_options_a_joined_comparison_keeps_in_one_line(tmp_path,
         assert main(["compare", flag, str(out), "--seeds", "7", "--models", "cnn"]) == 2
         assert capsys.readouterr().err == f"error: {_kept(out, '--models, --seeds')}\n"
     assert main(["compare", "--join", str(out), "--no-isolate", "--epochs", "1", "--max-train-samples", "150",
-                 "--threads", "2"]) == 2
-    assert capsys.readouterr().err == f"error: {_kept(out, '--threads')}\n"  # the plan's values pass
+                 "--threads", "2", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == f"error: {_kept(out, '--device')}\n"  # the plan's values and own ones pass
     assert _files(out) == before

@@ -188,7 +188,7 @@ def plan_comparison(cc: CompareConfig) -> Path:
 
 #: Training options that are each worker's own choice, not the plan's: a worker joining a comparison (``resume``, or
 #: one of ``--workers N``) hides its progress bars or not, and logs the runs it trains to its own ``--log-to``.
-OWN_OPTIONS = ("quiet", "log_to")
+OWN_OPTIONS = ("quiet", "log_to", "data_dir", "threads")
 
 
 def _read_plan(out_dir: Path, own: dict[str, Any]) -> CompareConfig:
