@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from visionbench.errors import ConfigError, RunError
+from visionbench.errors import RunError
 from visionbench.models._weights import weights_digest, zip_damage
 from visionbench.runs import atomic_write_bytes
+from visionbench.train._checkpoint import flatten, loading, parse_meta, unflatten, unreadable
 from visionbench.train.config import TrainConfig
 
 __all__ = ["Backend", "TorchBackend", "DetectionBackend", "ScratchBackend", "make_backend"]
@@ -45,13 +46,21 @@ class Backend:
         raise NotImplementedError
 
     def distribute(self, dist: Any, *, sync_bn: bool = True) -> None:
-        """Train data-parallel from now on (under torchrun): see :mod:`visionbench.train.distributed`."""
-        raise ConfigError(f"torchrun: the {self.engine} engine trains in one process; run it without torchrun")
+        """Train data-parallel from now on (under torchrun): see :mod:`visionbench.train.distributed`. Only the
+        torch engine does (``distributed.check_engine`` refuses the others before any data is read)."""
+        raise NotImplementedError
 
     def share(self, dist: Any, *, weights_only: bool = False) -> None:
-        """Copy rank 0's weights (and optimizer state) to every rank, e.g. after rank 0 read a checkpoint."""
-        if dist.enabled:
-            raise ConfigError(f"torchrun: the {self.engine} engine trains in one process; run it without torchrun")
+        """Copy rank 0's weights (and optimizer state) to every rank, e.g. after rank 0 read a checkpoint (one
+        process: nothing to do)."""
+
+    def state(self, *, weights_only: bool = False) -> dict[str, Any]:
+        """The training state: ``model`` (and ``optimizer``, and mixed precision's ``scaler`` when there is one)."""
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, Any], *, weights_only: bool = False) -> None:
+        """Load a :meth:`state` (its model only, with ``weights_only``)."""
+        raise NotImplementedError
 
     def predict(self, x: Any) -> Any:
         """Classifiers: logits (B, K) as a float32 NumPy array; detectors: one prediction dict per image."""
@@ -163,19 +172,23 @@ class TorchBackend(Backend):
 
         if not dist.enabled:
             return
-        state = None
-        if dist.writer:
-            state = {"model": to_cpu(self.model.state_dict())}
-            if not weights_only:
-                state["optimizer"] = to_cpu(self.optimizer.state_dict())
-                if self.scaler is not None:
-                    state["scaler"] = self.scaler.state_dict()
-        state = dist.broadcast(state)
+        state = dist.broadcast(to_cpu(self.state(weights_only=weights_only)) if dist.writer else None)
         if not dist.writer:
-            self.model.load_state_dict(state["model"])
-            if "optimizer" in state:
-                self.optimizer.load_state_dict(state["optimizer"])
-            if self.scaler is not None and "scaler" in state:
+            self.set_state(state, weights_only=weights_only)
+
+    def state(self, *, weights_only: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.model.state_dict()}
+        if not weights_only:
+            out["optimizer"] = self.optimizer.state_dict()
+            if self.scaler is not None:
+                out["scaler"] = self.scaler.state_dict()
+        return out
+
+    def set_state(self, state: dict[str, Any], *, weights_only: bool = False) -> None:
+        self.model.load_state_dict(state["model"])
+        if not weights_only:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scaler is not None and isinstance(state.get("scaler"), dict):
                 self.scaler.load_state_dict(state["scaler"])
 
     def set_lr(self, lr: float) -> None:
@@ -227,15 +240,11 @@ class TorchBackend(Backend):
         self.model.load_state_dict(weights)
 
     def save(self, path: Path, meta: dict[str, Any], weights: Any | None = None) -> None:
-        model_state = weights if weights is not None else self.model.state_dict()
-        state = {
-            "model": model_state,
-            "optimizer": self.optimizer.state_dict(),
-            "meta": json.dumps(meta),
-            "digest": weights_digest(model_state),  # torch keeps no checksum of its own: a flipped bit would load
-        }
-        if self.scaler is not None:
-            state["scaler"] = self.scaler.state_dict()
+        state = self.state()
+        if weights is not None:
+            state["model"] = weights
+        state.update(meta=json.dumps(meta),
+                     digest=weights_digest(state["model"]))  # torch keeps no checksum of its own: a flipped bit loads
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(path, buf.getvalue())
@@ -243,27 +252,23 @@ class TorchBackend(Backend):
     def load(self, path: Path, *, weights_only: bool = False) -> dict[str, Any]:
         damage = zip_damage(path)  # torch.load checks no CRC: a flipped bit in the optimizer state would load
         if damage:
-            raise _unreadable(path, damage)
+            raise unreadable(path, damage)
         try:  # weights_only: tensors and containers only, no code runs from the file
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unpickling refusals, zip and I/O errors of a damaged file
-            raise _unreadable(path, exc) from None
+            raise unreadable(path, exc) from None
         if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or (
                 not weights_only and not isinstance(state.get("optimizer"), dict)):
-            raise _unreadable(path, "not a checkpoint of this program: expected a dict with 'model' and 'optimizer'")
-        meta = _parse_meta(state.get("meta", "{}"), path)
+            raise unreadable(path, "not a checkpoint of this program: expected a dict with 'model' and 'optimizer'")
+        meta = parse_meta(state.get("meta", "{}"), path)
         try:
             intact = "digest" not in state or state["digest"] == weights_digest(state["model"])
         except (TypeError, RuntimeError) as exc:
-            raise _unreadable(path, f"its weights are not tensors: {exc}") from None
+            raise unreadable(path, f"its weights are not tensors: {exc}") from None
         if not intact:
-            raise _unreadable(path, "its weights do not match their checksum: the file is damaged")
-        with _loading(path):
-            self.model.load_state_dict(state["model"])
-            if not weights_only:
-                self.optimizer.load_state_dict(state["optimizer"])
-                if self.scaler is not None and isinstance(state.get("scaler"), dict):
-                    self.scaler.load_state_dict(state["scaler"])
+            raise unreadable(path, "its weights do not match their checksum: the file is damaged")
+        with loading(path):
+            self.set_state(state, weights_only=weights_only)
         return meta
 
     def parameter_counts(self) -> tuple[int, int]:
@@ -408,7 +413,7 @@ class ScratchBackend(Backend):
     def save(self, path: Path, meta: dict[str, Any], weights: Any | None = None) -> None:
         arrays = {f"model/{k}": v for k, v in (weights if weights is not None else self.model.state_dict()).items()}
         opt_state = self.optimizer.state_dict()
-        arrays.update({f"optim/{k}": np.asarray(v) for k, v in _flatten(opt_state).items()})
+        arrays.update({f"optim/{k}": np.asarray(v) for k, v in flatten(opt_state).items()})
         arrays["meta"] = np.array(json.dumps(meta))
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -421,15 +426,15 @@ class ScratchBackend(Backend):
                     raise ValueError("a single .npy array, not an .npz archive")
                 arrays = {k: data[k] for k in data.files}
         except Exception as exc:  # noqa: BLE001 - zip, CRC, pickle refusals and I/O errors of a damaged file
-            raise _unreadable(path, exc) from None
+            raise unreadable(path, exc) from None
         if "meta" not in arrays or arrays["meta"].ndim != 0:
-            raise _unreadable(path, "no 'meta' entry: not a checkpoint of this program")
-        meta = _parse_meta(str(arrays["meta"]), path)
-        with _loading(path):
+            raise unreadable(path, "no 'meta' entry: not a checkpoint of this program")
+        meta = parse_meta(str(arrays["meta"]), path)
+        with loading(path):
             self.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
             if not weights_only:
                 opt = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
-                self.optimizer.load_state_dict(_unflatten(opt))
+                self.optimizer.load_state_dict(unflatten(opt))
         return meta
 
     def parameter_counts(self) -> tuple[int, int]:
@@ -439,72 +444,6 @@ class ScratchBackend(Backend):
     def flops_per_image(self, input_shape: tuple[int, int, int]) -> int | None:
         fn = getattr(self.model, "flops_per_example", None)
         return int(fn()) if fn else None
-
-
-_FIX = "delete it to resume from the other checkpoint of the run, or start a new run"
-
-
-def _unreadable(path: Path, why: object) -> RunError:
-    """The one-line error of a checkpoint that cannot be used."""
-    text = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
-    return RunError(f"{path}: cannot load checkpoint ({text[:200]}); {_FIX}")
-
-
-def _parse_meta(text: object, path: Path) -> dict[str, Any]:
-    """A checkpoint's ``meta``: a JSON object whose resume fields, when present, have the right types."""
-    try:
-        meta = json.loads(str(text))
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise _unreadable(path, f"its meta is not JSON: {exc}") from None
-    checks = {"epoch": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-              "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
-              "best": lambda v: isinstance(v, dict) and isinstance(v.get("epoch", 0), int)
-              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values())}
-    if not isinstance(meta, dict):
-        raise _unreadable(path, "its meta is not a JSON object")
-    for key, ok in checks.items():
-        if key in meta and not ok(meta[key]):
-            raise _unreadable(path, f"its meta has a bad {key!r}: {str(meta[key])[:60]}")
-    return meta
-
-
-class _loading:
-    """Turns the errors of loading a checkpoint's tensors into the model (names, shapes, types) into one line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is not None and isinstance(exc, (RuntimeError, KeyError, ValueError, TypeError, IndexError,
-                                                AttributeError)):
-            raise _unreadable(self.path, f"it does not fit this model: {exc}") from None
-        return False
-
-
-def _flatten(state: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    # Nested optimizer state -> flat "a/b/c" keys that np.savez can store.
-    out: dict[str, Any] = {}
-    for key, value in state.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "/"))
-        else:
-            out[name] = value
-    return out
-
-
-def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = out
-        *parents, leaf = key.split("/")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value.item() if value.ndim == 0 and value.dtype.kind in "fiub" else value
-    return out
 
 
 def make_backend(engine: str, model: Any, cfg: TrainConfig, device: torch.device, *,

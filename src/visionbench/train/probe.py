@@ -38,10 +38,7 @@ def plan_time_budget(session: Session) -> Session:
     cfg, dist = session.cfg, session.dist
     assert cfg.time_budget is not None and cfg.batch_size is not None
     if dist.enabled:  # the real data-parallel step, communication included; its state is put back afterwards
-        probe_backend, saved = session.backend, session.backend.weights()
-        saved_optimizer = copy.deepcopy(session.backend.optimizer.state_dict())  # type: ignore[attr-defined]
-        scaler = getattr(session.backend, "scaler", None)  # mixed precision's loss scale (CUDA), moved by the probe
-        saved_scaler = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
+        probe_backend, saved = session.backend, copy.deepcopy(session.backend.state())
     else:
         probe_backend = copy.deepcopy(session.backend)
     probe_backend.train_mode()
@@ -66,10 +63,7 @@ def plan_time_budget(session: Session) -> Session:
                 break
         step += 1
     if dist.enabled:
-        session.backend.load_weights(saved)
-        session.backend.optimizer.load_state_dict(saved_optimizer)  # type: ignore[attr-defined]
-        if scaler is not None:
-            scaler.load_state_dict(saved_scaler)
+        session.backend.set_state(saved)  # weights, optimiser state and mixed precision's loss scale
     del probe_backend
     per_step = session.dist.max(seconds / max(timed, 1))  # under torchrun: the slowest rank's, on every rank
     budget = plan_from_recipe(session.recipe, n_train, batch_size=cfg.batch_size,
