@@ -218,3 +218,40 @@ def test_figures_honour_the_umask_too(tmp_path, umask) -> None:
     path = save_figure(fig, tmp_path / "plots" / "a.png")
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in path.parent.iterdir()] == ["a.png"]
+
+
+def test_a_claim_is_made_where_it_belongs_and_refused_while_a_live_process_holds_it(tmp_path):
+    import signal
+
+    home = tmp_path / "comparison"  # not there yet: try_claim makes it
+    with runs.try_claim(home, "cnn-seed0") as claim:
+        assert claim.folder == home / runs.CLAIMS_DIR / "cnn-seed0" == home / ".claims" / "cnn-seed0"
+        assert runs.lock_owner(claim.folder) == os.getpid()
+    proc = _hold_in_another_process(home / ".claims" / "cnn-seed0")
+    try:
+        assert runs.try_claim(home, "cnn-seed0") is None
+        with runs.try_claim(home, "cnn-seed1") as other:  # another key is free
+            assert other is not None
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with runs.try_claim(home, "cnn-seed0") as claim:  # the holder died: its claim with it
+        assert claim is not None and runs.lock_owner(claim.folder) == os.getpid()
+
+
+def test_wait_for_lock_waits_for_the_holder_to_end(tmp_path, monkeypatch):
+    import signal
+
+    proc = _hold_in_another_process(tmp_path)
+    naps: list[float] = []
+
+    def nap(seconds):  # try_lock's retries (0.01 s), wait_for_lock's turns (0.1 s): the holder ends in the first turn
+        naps.append(seconds)
+        if seconds == 0.1 and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+    monkeypatch.setattr(runs.time, "sleep", nap)
+    with runs.wait_for_lock(tmp_path):
+        assert runs.lock_owner(tmp_path) == os.getpid()
+    assert naps.count(0.1) == 1 and naps.count(0.01) >= 19 and proc.returncode == -signal.SIGKILL

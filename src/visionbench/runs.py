@@ -57,6 +57,9 @@ __all__ = [
     "LOCK_NAME",
     "lock_dir",
     "try_lock",
+    "wait_for_lock",
+    "CLAIMS_DIR",
+    "try_claim",
     "lock_owner",
     "remove_temporaries",
     "read_run",
@@ -264,6 +267,27 @@ def try_lock(folder: str | os.PathLike[str]) -> DirLock | None:
         os.write(fd, f"{os.getpid()}\n".encode())
         return DirLock(folder, fd)
     return None
+
+
+def wait_for_lock(folder: str | os.PathLike[str]) -> DirLock:
+    """Take ``folder``'s lock, waiting for its turn: for locks held seconds at a time (a comparison's folder while its
+    report is written, a study's while ``study.json`` is, an MLflow store's while it is created)."""
+    while (lock := try_lock(folder)) is None:
+        time.sleep(0.1)
+    return lock
+
+
+#: Where the workers of a comparison or a study claim their work: ``<home>/.claims/<key>/.lock``, held (``flock``) by
+#: the worker doing it. A claim lives beside the work rather than in its folder: that folder may not exist yet, and the
+#: process doing the work may lock it itself.
+CLAIMS_DIR = ".claims"
+
+
+def try_claim(home: str | os.PathLike[str], key: str) -> DirLock | None:
+    """Take the claim ``<home>/.claims/<key>`` (folders made as needed), or None while a live process holds it."""
+    folder = Path(home) / CLAIMS_DIR / key
+    folder.mkdir(parents=True, exist_ok=True)
+    return try_lock(folder)
 
 
 def lock_owner(folder: str | os.PathLike[str]) -> int | None:

@@ -285,3 +285,16 @@ def test_resuming_a_logged_run_without_the_package_says_to_install_it(tiny_cfg, 
                                           r"tensorboard needs the tensorboard package: pip install "
                                           r"'visionbench\[tensorboard\]'$"):
         train(None, resume=stopped.run_dir)
+
+
+def test_the_default_store_is_opened_under_its_folder_lock(tmp_path):
+    import os
+
+    from visionbench import runs
+    from visionbench.train import trackers
+
+    with trackers._locked(tmp_path):  # what a second worker opening the same store waits for
+        assert runs.lock_owner(tmp_path) == os.getpid() and runs.try_lock(tmp_path) is None
+    assert runs.lock_owner(tmp_path) is None and not (tmp_path / runs.LOCK_NAME).exists()
+    with trackers._locked(None):  # the user's own tracking URI: nothing to lock
+        assert not any(tmp_path.iterdir())

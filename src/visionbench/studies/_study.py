@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from visionbench.errors import RunError
-from visionbench.runs import DirLock, lock_owner, slug, try_lock, write_json
+from visionbench.runs import CLAIMS_DIR, lock_owner, slug, try_claim, wait_for_lock, write_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,16 +37,8 @@ __all__ = ["Reference", "Study", "StudyRun", "Part", "PartHeld", "PARTS_DIR", "F
 
 PARTS_DIR = "parts"
 FIGURES_DIR = "figures"
-#: Where a study's workers claim parts: ``<study>/.claims/part-<name>/.lock`` (as a comparison's claim runs).
-CLAIMS_DIR = ".claims"
-
-
-def wait_for_lock(folder: Path) -> DirLock:
-    """Take ``folder``'s lock, waiting for its turn: for locks held seconds at a time (a comparison's folder while its
-    report is written, a study's while ``study.json`` is)."""
-    while (lock := try_lock(folder)) is None:
-        time.sleep(0.1)
-    return lock
+# A study's workers claim parts as ``<study>/.claims/part-<name>/.lock`` (runs.CLAIMS_DIR, as a comparison's runs);
+# CLAIMS_DIR and wait_for_lock stay importable from here.
 
 
 @dataclass
@@ -274,12 +266,11 @@ class StudyRun:
             self.held.append(name)
             return {}
         if saved is None:
-            claim_dir = self.out_dir / CLAIMS_DIR / f"part-{name}"
-            claim_dir.mkdir(parents=True, exist_ok=True)
-            claim = try_lock(claim_dir)
+            claim = try_claim(self.out_dir, f"part-{name}")
             if claim is None:
                 self.held.append(name)
-                self._once(f"{name}: another worker has it (process {lock_owner(claim_dir) or '?'})")
+                owner = lock_owner(self.out_dir / CLAIMS_DIR / f"part-{name}")
+                self._once(f"{name}: another worker has it (process {owner or '?'})")
                 return {}
             with claim:
                 saved = self._saved(name)  # finished by another worker since we looked

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from visionbench import _env
-from visionbench.runs import LOCK_NAME, DirLock, lock_dir, lock_owner, slug, write_json
+from visionbench.runs import CLAIMS_DIR, LOCK_NAME, DirLock, lock_dir, lock_owner, slug, wait_for_lock, write_json
 from visionbench.studies._runner import (
     STUDY_FILE,
     StudyResult,
@@ -28,7 +28,7 @@ from visionbench.studies._runner import (
     rebuild_study_report,
     run_study,
 )
-from visionbench.studies._study import PartHeld, Study, StudyRun, WorkerMemo, wait_for_lock
+from visionbench.studies._study import PartHeld, Study, StudyRun, WorkerMemo
 
 __all__ = ["work", "study_worker", "WORKERS_DIR", "POLL_SECONDS"]
 
@@ -139,11 +139,10 @@ def _help(out_dir: Path, quiet: bool, runner: StudyRun) -> None:
     """Train runs of the comparisons other workers' parts are running: a comparison folder of the study (one with a
     ``plan.json``) in which a live process holds a run's claim. Its runs are claimed as in any comparison, so none is
     trained twice; a run that failed is left to the part's own worker."""
-    from visionbench.studies.compare import CLAIMS_DIR as RUN_CLAIMS
     from visionbench.studies.compare import CompareConfig, run_comparison
 
     for plan in sorted(out_dir.glob("*/plan.json")):
-        claims = plan.parent / RUN_CLAIMS
+        claims = plan.parent / CLAIMS_DIR
         if not claims.is_dir() or all(lock_owner(c) is None for c in claims.iterdir()):
             continue
 

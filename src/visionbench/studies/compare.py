@@ -39,12 +39,12 @@ from visionbench.runs import (
     is_run_dir,
     read_run,
     slug,
-    try_lock,
+    try_claim,
     unique_dir,
+    wait_for_lock,
     write_json,
 )
 from visionbench.studies._jobs import run_workers, train_job, worker_context
-from visionbench.studies._study import wait_for_lock
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult
 
@@ -266,11 +266,11 @@ def _prior(runs_dir: Path, model: str, seed: int) -> Run | None:
     return _existing_runs(runs_dir, paths).get((model, seed))
 
 
-#: Where a comparison's workers claim runs: ``<comparison>/.claims/<model>-seed<N>/.lock``, held (``flock``) by the
-#: worker that is bringing that run to an end. A claim lives beside the run's folder rather than in it because the
-#: training process locks the run's folder itself (it may be another process: see :func:`train_job`), and a folder
-#: must exist before it can be locked, while a new run's folder is only made by the training.
-CLAIMS_DIR = ".claims"
+# A comparison's workers claim runs as ``<comparison>/.claims/<model>-seed<N>/.lock`` (runs.CLAIMS_DIR), held by the
+# worker that is bringing that run to an end. A claim lives beside the run's folder rather than in it because the
+# training process locks the run's folder itself (it may be another process: see :func:`train_job`), and a folder
+# must exist before it can be locked, while a new run's folder is only made by the training.
+
 #: Seconds between two looks at runs held by other workers (a dead worker's run is taken over within this time).
 POLL_SECONDS = 1.0
 
@@ -279,10 +279,10 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
                    wait: bool = True, retry: bool = True) -> tuple[list[TrainResult | Path], list[str]]:
     """Bring each (model, seed) of the plan to an end, taking turns with any other worker on ``out_dir``.
 
-    A run is taken only under its claim (:data:`CLAIMS_DIR`), and its state is read after the claim is held, so two
-    workers never train one run. A run that diverged or failed before this worker started is trained again (once:
-    its folder moves to ``retired/``); one that ended so while it works is final. Returns what this worker did or
-    found finished, and the runs other workers still hold (empty unless ``wait`` is False).
+    A run is taken only under its claim (:func:`visionbench.runs.try_claim`), and its state is read after the claim is
+    held, so two workers never train one run. A run that diverged or failed before this worker started is trained
+    again (once: its folder moves to ``retired/``); one that ended so while it works is final. Returns what this
+    worker did or found finished, and the runs other workers still hold (empty unless ``wait`` is False).
     """
     runs_dir = out_dir / "runs"
     plan = [(m, s) for m in cc.models for s in cc.seeds]
@@ -294,9 +294,7 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
         for i, (model, seed) in enumerate(plan, start=1):
             if (model, seed) in results:
                 continue
-            claim_dir = out_dir / CLAIMS_DIR / f"{slug(model)}-seed{seed}"
-            claim_dir.mkdir(parents=True, exist_ok=True)
-            claim = try_lock(claim_dir)
+            claim = try_claim(out_dir, f"{slug(model)}-seed{seed}")
             if claim is None:
                 held.append(f"{model}-seed{seed}")
                 continue

@@ -328,14 +328,10 @@ def _locked(root: Path | None) -> Iterator[None]:
     if root is None:
         yield
         return
-    import fcntl
+    from visionbench.runs import wait_for_lock
 
-    with open(root / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with wait_for_lock(root):  # an flock on <root>/.lock, waited for as the old blocking flock was
+        yield
 
 
 @contextlib.contextmanager
