@@ -151,6 +151,11 @@ class Dist:
         tdist.broadcast_object_list(box, src=0)
         return box[0]  # type: ignore[return-value]
 
+    @property
+    def info(self) -> dict[str, Any]:
+        """What config.json and results.json record of the launch."""
+        return {"world_size": self.world, "backend": self.backend}
+
     def launcher(self) -> str:
         """The torchrun launch of these processes, as a command prefix (its rendezvous flags on several machines
         are not known here: ``--nnodes N --nproc-per-node M`` stands for them)."""
@@ -334,13 +339,9 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> int:
             if type(child) not in kinds or _frozen(child):
                 continue
             assert isinstance(child, _BatchNorm)
-            new: _BatchNorm
-            if device.type == "cuda":
-                new = nn.SyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                       child.track_running_stats)
-            else:
-                new = CpuSyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                       child.track_running_stats)
+            kind = nn.SyncBatchNorm if device.type == "cuda" else CpuSyncBatchNorm
+            new: _BatchNorm = kind(child.num_features, child.eps, child.momentum, child.affine,
+                                   child.track_running_stats)
             if child.affine:
                 new.weight, new.bias = child.weight, child.bias
             new.running_mean, new.running_var = child.running_mean, child.running_var

@@ -50,6 +50,9 @@ __all__ = ["TrainResult", "train", "evaluate_run", "plan_time_budget"]  # plan_t
 
 log = logging.getLogger("visionbench.train")
 
+#: The tracker of a run without ``--log-to`` (and of the ranks other than 0): it sends nothing.
+NO_TRACKER = Tracker()
+
 
 @dataclass
 class TrainResult:
@@ -124,8 +127,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
         return _train(cfg, dist, resume, on_start, on_epoch, where)
     except Exception as exc:
         if dist.world > 1 and distributed.peer_lost(exc):
-            hint = (f"resume with: {dist.launcher()} visionbench train --resume {shlex.quote(str(where[0]))}"
-                    if where else "start it again")
+            hint = f"resume with: {_resume_command(dist, where[0])}" if where else "start it again"
             raise RunError(f"torchrun: another process of this run stopped ({distributed.first_line(exc)}); its "
                            f"last checkpoint is kept; {hint}") from exc
         raise
@@ -177,7 +179,6 @@ def _train_locked(cfg: TrainConfig | None, dist: Dist, resume: str | Path | None
         session = dataclasses.replace(session, dist=dataclasses.replace(dist, device=session.device))
         with met_by_every_rank():
             session.dist.check_batches(len(session.train), int(session.cfg.batch_size or 0))
-    if dist.world > 1:
         session.backend.distribute(session.dist, sync_bn=session.cfg.sync_bn)
     if session.budget is None:  # a time budget: measure the speed, then fix the step count before step one
         session = plan_time_budget(session)
@@ -242,7 +243,7 @@ def _create_run(session: Session) -> tuple[Path, DirLock]:
         )
         if session.dist.world > 1:  # the launch that trained it (torchrun's own flags, as far as they are known)
             config_out["command"] = f"{session.dist.launcher()} {config_out['command']}"
-            config_out["distributed"] = {"world_size": session.dist.world, "backend": session.dist.backend}
+            config_out["distributed"] = session.dist.info
         transfer = getattr(getattr(backend, "model", None), "transfer_info", None)
         if transfer:  # where pretrained weights came from and which tensors were not loaded
             config_out["transfer"] = transfer
@@ -279,7 +280,7 @@ def _resume_point(session: Session, run_dir: Path) -> tuple[int, list[dict[str, 
 def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[str, Any]],
          best: dict[str, Any], baseline_mb: float | None = None,
          on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
-         tracker: Tracker | None = None) -> TrainResult:
+         tracker: Tracker = NO_TRACKER) -> TrainResult:
     cfg, backend, budget, task, dist = session.cfg, session.backend, session.budget, session.task, session.dist
     assert budget is not None and cfg.batch_size and cfg.lr and cfg.schedule is not None
     writer = dist.writer  # only rank 0 writes the run directory (one process: always)
@@ -289,9 +290,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
     train_seconds = sum(float(r.get("seconds", 0.0)) for r in history)
     best_weights = None
     best_path = _checkpoint_path(run_dir, "best", session)
-    resume_cmd = f"visionbench train --resume {shlex.quote(str(run_dir))}"
-    if dist.world > 1:
-        resume_cmd = f"{dist.launcher()} {resume_cmd}"
+    resume_cmd = _resume_command(dist, run_dir)
     log.info("run %s: %s on %s, %d train / %d val, %d steps (%d epochs, budget from %s) from epoch %d%s",
              run_dir.name, cfg.model, session.dataset.name, n_train, len(session.val), total_steps, n_epochs,
              budget.source, start_epoch, f", {dist.world} processes ({dist.backend})" if dist.world > 1 else "")
@@ -338,8 +337,7 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
             row = {"epoch": epoch, **task.train_row(loss_sum, stats, seen), **task.val_row(val_metrics), "lr": lr,
                    "seconds": round(seconds, 4), "steps": epoch_steps, "images": seen}
             history.append(row)
-            if tracker is not None:
-                tracker.log_epoch(row)
+            tracker.log_epoch(row)
             progress.finish(task.short(row), seconds)
             log.info("epoch %d/%d %s lr %.3g %.1fs", epoch, n_epochs, task.summary(row), lr, seconds)
             if row[task.monitor] > best[task.monitor]:
@@ -381,9 +379,14 @@ def _fit(session: Session, run_dir: Path, start_epoch: int, history: list[dict[s
     if not writer:
         return TrainResult(run_dir, status, results, message)
     write_json(run_dir / "results.json", results)
-    if tracker is not None:
-        tracker.finish(status, results)
+    tracker.finish(status, results)
     return TrainResult(run_dir, status, results, message)
+
+
+def _resume_command(dist: Dist, run_dir: Path) -> str:
+    """The command that resumes the run (under torchrun, with the launch in front)."""
+    command = f"visionbench train --resume {shlex.quote(str(run_dir))}"
+    return f"{dist.launcher()} {command}" if dist.world > 1 else command
 
 
 class _Diverged(Exception):
@@ -426,6 +429,8 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
         train_images_per_second=(sum(int(r.get("images", len(session.train))) for r in history) / train_seconds
                                  if train_seconds > 0 else None),
     )
+    if not session.dist.writer:  # another rank: its results are not written; the costs below are rank 0's
+        return results
     total, trainable = backend.parameter_counts()
     results.update(params_total=total, params_trainable=trainable,
                    flops_per_image=backend.flops_per_image(session.input_shape),
@@ -434,7 +439,7 @@ def _final_results(session: Session, run_dir: Path, status: str, history: list[d
                    versions=costs.versions(),
                    machine=costs.machine(session.device))
     if session.dist.world > 1:
-        results["distributed"] = {"world_size": session.dist.world, "backend": session.dist.backend}
+        results["distributed"] = session.dist.info
     return results
 
 
