@@ -391,8 +391,7 @@ def open_tracker(session: Any, run_dir: Path, *, resumed: bool) -> Tracker:
     names = tuple(getattr(session.cfg, "log_to", ()) or ())
     if not names:
         return Tracker()
-    check_log_to(names)
-    state = _read_state(run_dir)
+    state = _read_state(run_dir)  # (the names and their packages were checked with the configuration)
     before = json.dumps(state, sort_keys=True)
     config = json.loads((run_dir / "config.json").read_text())
     sinks: list[Any] = []
