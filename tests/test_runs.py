@@ -255,3 +255,28 @@ def test_wait_for_lock_waits_for_the_holder_to_end(tmp_path, monkeypatch):
     with runs.wait_for_lock(tmp_path):
         assert runs.lock_owner(tmp_path) == os.getpid()
     assert naps.count(0.1) == 1 and naps.count(0.01) >= 19 and proc.returncode == -signal.SIGKILL
+
+
+def test_latest_attempt_prefers_completed_then_running_then_the_last_by_number(tmp_path, monkeypatch):
+    runs_dir = tmp_path / "runs"
+    assert runs.latest_attempt(runs_dir, "cnn-seed0") is None  # no runs folder yet
+    for name in ("cnn-seed0", "cnn-seed0-2", "cnn-seed0-10", "cnn-seed0-x", "cnn-seed01"):
+        _fake_run(runs_dir / name, {"status": "failed"})
+    assert runs.latest_attempt(runs_dir, "cnn-seed0").path.name == "cnn-seed0-10"  # by number: -10 after -2
+    runs.write_json(runs_dir / "cnn-seed0" / "results.json", {"status": "completed"})
+    assert runs.latest_attempt(runs_dir, "cnn-seed0").path.name == "cnn-seed0"
+    with runs.try_lock(runs_dir / "cnn-seed0-2"):  # running beats failed, not completed
+        assert runs.latest_attempt(runs_dir, "cnn-seed0").path.name == "cnn-seed0"
+        (runs_dir / "cnn-seed0" / "results.json").unlink()
+        got = runs.latest_attempt(runs_dir, "cnn-seed0")
+        assert got.path.name == "cnn-seed0-2" and got.status == "running"
+    assert runs.latest_attempt(runs_dir, "cnn-seed1") is None
+    real_read = runs.read_run
+
+    def retired_meanwhile(path):  # another worker moves -10 to retired/ while it is read
+        if path.name == "cnn-seed0-10":
+            path.rename(tmp_path / "gone")
+        return real_read(path)
+
+    monkeypatch.setattr(runs, "read_run", retired_meanwhile)
+    assert runs.latest_attempt(runs_dir, "cnn-seed0").path.name == "cnn-seed0-2"  # the last one left

@@ -65,6 +65,8 @@ __all__ = [
     "read_run",
     "is_run_dir",
     "find_runs",
+    "attempt_rank",
+    "latest_attempt",
     "RETIRED_DIR",
 ]
 
@@ -489,6 +491,36 @@ def find_runs(root: str | os.PathLike[str]) -> list[Path]:
         return [root]
     return sorted(p.parent for p in root.rglob("config.json")
                   if is_run_dir(p.parent) and not _retired(p.parent, root))
+
+
+def attempt_rank(run: Run) -> int:
+    """How much a run counts among the attempts at one planned run: completed (2) over running (1) over anything else
+    (0); among equals, the later attempt."""
+    return {"completed": 2, "running": 1}.get(run.status, 0)
+
+
+def latest_attempt(runs_dir: str | os.PathLike[str], name: str) -> Run | None:
+    """The attempt that counts among the runs ``runs_dir/<name>``, ``<name>-2``, ``-3``... (the names
+    :func:`claim_run_dir` gives one run name's attempts): a completed one, else one being trained, else the last, by
+    number (``-10`` after ``-9``); None when there is none. A folder gone while it is read (moved to ``retired/`` by
+    another worker) is not an attempt."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return None
+    pattern = re.compile(rf"{re.escape(name)}(?:-(\d+))?")
+    attempts = sorted((int(m.group(1) or 1), p) for p in runs_dir.iterdir()
+                      if (m := pattern.fullmatch(p.name)) and is_run_dir(p))
+    best: Run | None = None
+    for _, path in attempts:
+        try:
+            run = read_run(path)
+        except RunError:
+            if path.exists():
+                raise
+            continue
+        if best is None or attempt_rank(run) >= attempt_rank(best):
+            best = run
+    return best
 
 
 def _retired(run: Path, root: Path) -> bool:

@@ -9,7 +9,6 @@ reused, an interrupted one resumed, so a study resumed after Ctrl-C redoes no fi
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from visionbench.errors import ConfigError
-from visionbench.runs import Run, atomic_write_bytes, checkpoint_path, read_run, write_json
+from visionbench.runs import Run, atomic_write_bytes, checkpoint_path, latest_attempt, read_run, write_json
 from visionbench.studies._study import Part, StudyRun
 
 __all__ = ["RUNS", "train_run", "record_run", "export_source", "head_free_weights", "parse_user_weights", "metric",
@@ -28,23 +27,6 @@ RUNS = "runs"
 PRETRAIN_DATA = "pretrain-data"
 WEIGHTS = "weights"
 WEIGHT_ARCHS = ("alexnet", "vgg16")
-
-
-def _latest(runs_dir: Path, name: str) -> Run | None:
-    """The run called ``name`` (or ``name-2``, ``-3``... when an earlier one failed): completed first, else newest."""
-    if not runs_dir.is_dir():
-        return None
-    pattern = re.compile(rf"^{re.escape(name)}(-\d+)?$")
-    found = []
-    for path in runs_dir.iterdir():
-        if pattern.match(path.name) and (path / "config.json").is_file():
-            suffix = path.name[len(name) + 1:]
-            found.append((int(suffix) if suffix else 1, read_run(path)))
-    if not found:
-        return None
-    found.sort(key=lambda item: item[0])
-    done = [run for _, run in found if run.status == "completed"]
-    return done[-1] if done else found[-1][1]
 
 
 def train_run(study: StudyRun, name: str, cfg: Any) -> Run:
@@ -60,7 +42,7 @@ def train_run(study: StudyRun, name: str, cfg: Any) -> Run:
     cfg = dataclasses.replace(cfg, output_dir=str(runs_dir), run_name=name, quiet=study.quiet,
                               data_dir=cfg.data_dir or study.data_dir)
     # A worker process per run (its own time, memory and crash), as in a comparison; the quick study stays here.
-    result = run_once(_latest(runs_dir, name), cfg, study.out_dir, quiet=study.quiet, isolate=not study.quick)
+    result = run_once(latest_attempt(runs_dir, name), cfg, study.out_dir, quiet=study.quiet, isolate=not study.quick)
     if not isinstance(result, Path) and result.status == "interrupted":
         raise KeyboardInterrupt(f"run {name} interrupted")
     return read_run(result if isinstance(result, Path) else result.run_dir)

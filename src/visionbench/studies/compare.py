@@ -18,10 +18,8 @@ that crashes (even in native code) is reported as failed while the others go on.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,9 +32,10 @@ from visionbench.report.build import build_comparison_report
 from visionbench.runs import (
     RETIRED_DIR,
     Run,
+    attempt_rank,
     check_writable,
     find_runs,
-    is_run_dir,
+    latest_attempt,
     read_run,
     slug,
     try_claim,
@@ -239,12 +238,11 @@ def _flag(key: str, value: Any) -> str:
     return "--dataset-option" if key == "dataset_options" else f"--{key.replace('_', '-')}"
 
 
-def _existing_runs(runs_dir: Path, paths: Sequence[Path] | None = None) -> dict[tuple[str, int], Run]:
-    """The runs already in ``runs_dir`` (or only those of ``paths``) by (model, seed): a completed one first, else
-    one being trained, else the last by name."""
+def _existing_runs(runs_dir: Path) -> dict[tuple[str, int], Run]:
+    """The runs already in ``runs_dir`` by (model, seed): a completed one first, else one being trained, else the
+    last by name (:func:`~visionbench.runs.attempt_rank`)."""
     existing: dict[tuple[str, int], Run] = {}
-    rank = {"completed": 2, "running": 1}
-    for path in paths if paths is not None else find_runs(runs_dir) if runs_dir.exists() else []:
+    for path in find_runs(runs_dir) if runs_dir.exists() else []:
         try:
             run = read_run(path)
         except RunError:
@@ -252,7 +250,7 @@ def _existing_runs(runs_dir: Path, paths: Sequence[Path] | None = None) -> dict[
                 raise
             continue  # another worker moved it to retired/ while we looked
         key = (run.model, int(run.config.get("seed", -1)))
-        if key not in existing or rank.get(run.status, 0) >= rank.get(existing[key].status, 0):
+        if key not in existing or attempt_rank(run) >= attempt_rank(existing[key]):
             existing[key] = run
     return existing
 
@@ -260,10 +258,7 @@ def _existing_runs(runs_dir: Path, paths: Sequence[Path] | None = None) -> dict[
 def _prior(runs_dir: Path, model: str, seed: int) -> Run | None:
     """What earlier attempts left for one (model, seed): only its folders are read (``<model>-seed<N>``, ``-2``...,
     the names its runs are given), not the whole comparison, which every claim of every pass would read again."""
-    name = f"{model}-seed{seed}"
-    paths = sorted(p for p in runs_dir.glob(f"{glob.escape(name)}*")
-                   if re.fullmatch(rf"{re.escape(name)}(-\d+)?", p.name) and is_run_dir(p)) if runs_dir.is_dir() else []
-    return _existing_runs(runs_dir, paths).get((model, seed))
+    return latest_attempt(runs_dir, f"{model}-seed{seed}")
 
 
 # A comparison's workers claim runs as ``<comparison>/.claims/<model>-seed<N>/.lock`` (runs.CLAIMS_DIR), held by the
