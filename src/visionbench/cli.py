@@ -21,6 +21,7 @@ from visionbench._cli_args import (
     add_dataset_option,
     add_training_flags,
     int_list,
+    name_list,
     number,
 )
 from visionbench.errors import ConfigError, VisionbenchError, met_by_every_rank
@@ -126,18 +127,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
                               f"RUN_DIRs (compare those as they are, or drop the run directories)")
         result = compare_runs(args.run_dirs, output_dir=args.output_dir or "comparisons", allow_mixed=args.allow_mixed)
     else:
-        overrides = {k: getattr(args, k) for k in COMPARE_KEYS
-                     if k not in (*BUDGET_OPTIONS, "output_dir") and getattr(args, k) is not None}
-        if args.dataset_option:
-            overrides["dataset_options"] = dict(args.dataset_option)
         cc = CompareConfig(
             dataset=args.dataset or "digits",
-            models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else MAIN_JOB_MODELS,
+            models=args.models if args.models is not None else MAIN_JOB_MODELS,
             seeds=args.seeds or [0],
             epochs=args.epochs, steps=args.steps, time_budget=args.time_budget,
             output_dir=args.output_dir or "comparisons",
             isolate=args.isolate,
-            train_overrides=overrides,
+            train_overrides=_data_overrides(args, BUDGET_OPTIONS),  # the budget is the comparison's own
         )
 
         def announce(model: str, seed: int, i: int, total: int) -> None:
@@ -151,6 +148,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
               f"{result.out_dir / 'comparison.md'})", file=sys.stderr)
         return 1
     return 0
+
+
+def _data_overrides(args: argparse.Namespace, leave: Sequence[str] = ()) -> dict[str, Any]:
+    """The training options a compare or sweep command gives every run: the data and run flags it was given
+    (:data:`COMPARE_KEYS` but ``--output-dir``, which names the command's own folder, and ``leave``) and the
+    ``--dataset-option`` pairs."""
+    values = {k: getattr(args, k) for k in COMPARE_KEYS
+              if k not in (*leave, "output_dir") and getattr(args, k) is not None}
+    if args.dataset_option:
+        values["dataset_options"] = dict(args.dataset_option)
+    return values
 
 
 def _run_study(console: Any, name: str, *, wide: bool = False, **options: Any) -> int:
@@ -198,9 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from visionbench.sweep import SweepConfig, run_sweep
 
-    base = {k: getattr(args, k) for k in COMPARE_KEYS if k != "output_dir" and getattr(args, k) is not None}
-    if args.dataset_option:
-        base["dataset_options"] = dict(args.dataset_option)
+    base = _data_overrides(args)
     sc = SweepConfig(model=args.model, dataset=args.dataset, space=args.space, trials=args.trials,
                      storage=args.storage, study_name=args.study_name, seed=args.seed, out=args.out, base=base,
                      prune=args.prune, baseline=args.baseline)
@@ -345,12 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "or --time-budget for all), and compare them; or compare existing runs")
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="existing runs to compare (no training)")
     p.add_argument("--dataset", help="dataset (default: digits)")
-    p.add_argument("--models", help="comma-separated model names (default: the main job's models)")
+    p.add_argument("--models", type=name_list, help="comma-separated model names (default: the main job's models)")
     p.add_argument("--seeds", type=int_list, help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
     p.add_argument("--resume", "--join", dest="resume", metavar="COMPARISON_DIR",
                    help="continue a comparison, or join the workers on it (here or on another machine sharing the "
                         "folder): each run is trained by one worker only")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=number(int, "--workers"), default=1, metavar="N",
                    help="N local worker processes share the comparison's runs")
     p.add_argument("--allow-mixed", action="store_true",
                    help="compare runs whose data, budget or recipe differ, one row per configuration")

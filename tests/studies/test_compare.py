@@ -320,3 +320,36 @@ def test_a_run_that_crashes_while_training_is_recorded_as_failed_in_its_own_fold
     run = read_run(runs_dir / "mlp_small-seed0")
     assert run.status == "failed" and run.config.get("engine") == "torch"  # the config train wrote, not the job's
     assert (run.path / "failure.log").is_file()
+
+
+def test_compare_and_sweep_give_their_runs_the_same_data_options(monkeypatch, capsys):
+    import visionbench.studies.compare as compare_mod
+    import visionbench.sweep as sweep_mod
+
+    given: list[tuple] = []
+
+    def capture(config, **kwargs):  # what the CLI hands the library; then stop
+        given.append((config, kwargs))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(compare_mod, "run_comparison", capture)
+    monkeypatch.setattr(sweep_mod, "run_sweep", capture)
+    flags = ["--dataset", "scenes:x", "--max-train-samples", "64", "--dataset-option", "train_scenes=20",
+             "--epochs", "2"]
+    assert main(["compare", "--models", " cnn, mlp,", "--workers", "2", "--output-dir", "somewhere", *flags]) != 0
+    assert main(["sweep", "--model", "cnn", "--space", "space.yaml", *flags]) != 0
+    (cc, kwargs), (sc, _) = given
+    assert cc.models == ("cnn", "mlp") and kwargs["workers"] == 2 and cc.epochs == 2
+    assert cc.train_overrides == {"max_train_samples": 64, "dataset_options": {"train_scenes": 20}}
+    assert sc.base == {"max_train_samples": 64, "epochs": 2, "dataset_options": {"train_scenes": 20}}
+
+
+@pytest.mark.parametrize(("value", "words"), [("two", "expected an integer, got 'two'"), ("0", "--workers 0")])
+def test_compare_refuses_a_bad_worker_count_in_one_line(tmp_path, capsys, value, words):
+    try:
+        code = main(["compare", "--models", "cnn", "--workers", value, "--output-dir", str(tmp_path)])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and words in err, err
+    assert not any(tmp_path.iterdir())
