@@ -353,3 +353,26 @@ def test_compare_refuses_a_bad_worker_count_in_one_line(tmp_path, capsys, value,
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and words in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_joiner_that_does_not_retry_reads_only_the_runs_it_claims(tmp_path, monkeypatch):
+    import visionbench.studies.compare as compare_mod
+    from visionbench.runs import write_json
+
+    out = tmp_path / "cmp"
+    done = out / "runs" / "scratch_linear-seed0"
+    done.mkdir(parents=True)
+    write_json(done / "config.json", {"model": "scratch_linear", "dataset": "digits", "seed": 0})
+    write_json(done / "results.json", {"status": "completed", "message": "fine"})
+
+    def every_run(runs_dir):
+        raise AssertionError("read every run of the comparison")
+
+    monkeypatch.setattr(compare_mod, "_existing_runs", every_run)
+    cc = CompareConfig(models=["scratch_linear"], seeds=[0])
+    assert compare_mod._train_missing(cc, out, None, retry=False) == ([done], [])
+    with pytest.raises(AssertionError, match="every run"):
+        compare_mod._train_missing(cc, out, None, retry=True)
+    result = compare_mod.run_result(done)
+    assert (result.run_dir, result.status, result.message) == (done, "completed", "fine")
+    assert compare_mod.run_result(done, "failed", "").status == "failed"

@@ -22,7 +22,7 @@ from visionbench.errors import RunError, VisionbenchError
 from visionbench.runs import claim_run_dir, is_run_dir, read_run, write_json
 from visionbench.train import TrainConfig, TrainResult, train
 
-__all__ = ["train_job", "worker_context", "run_workers", "WORKER_PRELOAD"]
+__all__ = ["train_job", "worker_context", "run_workers", "run_result", "WORKER_PRELOAD"]
 
 
 def _run_job(job: dict[str, Any], on_start: Callable[[Path], None] | None = None) -> TrainResult:
@@ -184,9 +184,17 @@ def _run_isolated(job: dict[str, Any]) -> TrainResult:
                else f"exit status {code}")
         reply = {"status": "failed", "message": f"the worker process died without a result ({why})"}
     if "run_dir" in reply:
-        run = read_run(reply["run_dir"])
-        return TrainResult(run.path, reply["status"], run.results or {}, reply.get("message", ""))
+        return run_result(reply["run_dir"], reply["status"], reply.get("message", ""))
     return _record_failure(job, reply, Path(started["started"]) if "started" in started else None)
+
+
+def run_result(run_dir: str | Path, status: str | None = None, message: str | None = None) -> TrainResult:
+    """A run directory read back as a :class:`TrainResult`: its own status and message unless the process that
+    trained it reported them."""
+    run = read_run(run_dir)
+    results = run.results or {}
+    return TrainResult(run.path, status or run.status, results,
+                       str(results.get("message", "")) if message is None else message)
 
 
 def _reply(conn: Any, proc: Any, started: dict[str, str], patience: float | None = None) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ from visionbench.report.build import build_comparison_report
 from visionbench.runs import (
     RETIRED_DIR,
     Run,
+    _holder,
     attempt_rank,
     check_writable,
     find_runs,
@@ -43,7 +44,7 @@ from visionbench.runs import (
     wait_for_lock,
     write_json,
 )
-from visionbench.studies._jobs import run_workers, train_job, worker_context
+from visionbench.studies._jobs import run_result, run_workers, train_job, worker_context
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult
 
@@ -132,8 +133,8 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     """Train every (model, seed) of ``cc`` and build the report; with ``resume``, join or continue that comparison.
 
     Several processes (here, or on other machines sharing the folder) may work on one comparison directory at once:
-    each takes the next run that is neither finished nor claimed by a live process (see :func:`_claim`), so no run is
-    trained twice, and a run whose worker died is resumed by another from its checkpoint.
+    each takes the next run that is neither finished nor claimed by a live process (see :func:`_train_missing`), so no
+    run is trained twice, and a run whose worker died is resumed by another from its checkpoint.
 
     Args:
         cc: the comparison. When resuming, the plan saved in the directory is used, with this worker's own
@@ -164,7 +165,7 @@ def run_comparison(cc: CompareConfig, *, resume: str | Path | None = None,
     if workers > 1:
         run_workers(out_dir, workers, _join_worker, (str(out_dir), own), what="comparison",
                     again=f"visionbench compare --resume {out_dir}")
-        done: list[TrainResult | Path] = [_as_result(read_run(p)) for p in find_runs(out_dir / "runs")]
+        done: list[TrainResult | Path] = [run_result(p) for p in find_runs(out_dir / "runs")]
         pending: list[str] = []
     else:
         done, pending = _train_missing(cc, out_dir, on_run, wait=wait, retry=retry)
@@ -282,7 +283,7 @@ def _train_missing(cc: CompareConfig, out_dir: Path, on_run: Callable[[str, int,
     runs_dir = out_dir / "runs"
     plan = [(m, s) for m in cc.models for s in cc.seeds]
     retried = {_identity(r.path) for r in _existing_runs(runs_dir).values()
-               if retry and r.status not in ("completed", "running", *RESUMABLE)}
+               if r.status not in ("completed", "running", *RESUMABLE)} if retry else set()
     results: dict[tuple[str, int], TrainResult | Path] = {}
     while True:
         held: list[str] = []
@@ -325,10 +326,6 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _as_result(run: Run) -> TrainResult:
-    return TrainResult(run.path, run.status, run.results or {}, str((run.results or {}).get("message", "")))
-
-
 def _join_worker(out_dir: str, own: dict[str, Any]) -> None:
     # One of --workers N (its own process): a worker like any other on the comparison, with the choices of the process
     # that started it (OWN_OPTIONS); one line per run it takes.
@@ -343,8 +340,8 @@ RESUMABLE = ("interrupted", "incomplete")
 
 
 def _busy(run: Run) -> RunError:
-    who = f"process {run.locked_by}" if run.locked_by else "another process"
-    return RunError(f"{run.path}: {who} is training this run now; let it finish (or stop it), then resume again")
+    return RunError(f"{run.path}: {_holder(run.locked_by)} is training this run now; let it finish (or stop it), "
+                    f"then resume again")
 
 
 def run_once(prior: Run | None, cfg: TrainConfig, home: Path, *, quiet: bool, isolate: bool) -> TrainResult | Path:
