@@ -8,7 +8,8 @@ import re
 from importlib import metadata
 from typing import Any
 
-__all__ = ["package_version", "processor_name", "usable_cpus", "software", "hardware"]
+__all__ = ["package_version", "processor_name", "usable_cpus", "software", "hardware", "torchrun_world",
+           "torchrun_rank"]
 
 #: The distributions whose versions shape a number.
 PACKAGES = ("visionbench", "numpy", "torch", "torchvision", "scikit-learn", "scipy", "matplotlib")
@@ -51,3 +52,30 @@ def hardware() -> dict[str, Any]:
     """The operating system, the processor and the CPU counts."""
     return {"platform": platform.platform(), "processor": processor_name(), "cpu_count": os.cpu_count(),
             "cpu_count_usable": usable_cpus()}
+
+
+def torchrun_world() -> int:
+    """The number of processes torchrun started: ``WORLD_SIZE`` (1 when it is unset or empty).
+
+    Raises:
+        ConfigError: ``WORLD_SIZE`` is not a number.
+    """
+    from visionbench.errors import ConfigError
+
+    value = os.environ.get("WORLD_SIZE") or "1"
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ConfigError(f"WORLD_SIZE={value!r} is not a number; start the command with torchrun, or unset "
+                          f"WORLD_SIZE") from None
+
+
+def torchrun_rank() -> int:
+    """This process's rank under torchrun (0 for rank 0, and for a command torchrun did not start); never raises: it
+    decides which process prints an error."""
+    from visionbench.errors import ConfigError
+
+    try:
+        return int(os.environ.get("RANK") or 0) if torchrun_world() > 1 else 0
+    except (ValueError, ConfigError):
+        return 0

@@ -24,6 +24,7 @@ from visionbench._cli_args import (
     name_list,
     number,
 )
+from visionbench._env import torchrun_rank, torchrun_world
 from visionbench.errors import ConfigError, VisionbenchError, met_by_every_rank
 from visionbench.train.config import BUDGET_OPTIONS, TrainConfig
 
@@ -456,19 +457,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if os.environ.get("WORLD_SIZE", "1") not in ("", "1") and args.func is not cmd_train:
+        if torchrun_world() > 1 and args.func is not cmd_train:
             raise ConfigError(f"`visionbench {args.command}` runs in one process; only `visionbench train` runs "
                               f"under torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']})")
         return int(args.func(args))
     except VisionbenchError as exc:
         if args.verbose:
             raise
-        rank = _torchrun_rank()
+        rank = torchrun_rank()
         if not (rank and exc.every_rank):  # an error every rank meets is rank 0's to say
             print(f"error: {f'rank {rank}: ' if rank else ''}{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        if not _torchrun_rank():  # a Ctrl-C reaches every rank: rank 0 says it
+        if not torchrun_rank():  # a Ctrl-C reaches every rank: rank 0 says it
             print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line for the user, the traceback with --verbose
@@ -478,14 +479,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error ({type(exc).__name__}: {first}); run again with --verbose and report the "
               f"traceback", file=sys.stderr)
         return 1
-
-
-def _torchrun_rank() -> int:
-    """This process's rank under torchrun (0 for rank 0, and for a command not started by torchrun)."""
-    try:
-        return int(os.environ.get("RANK") or 0) if int(os.environ.get("WORLD_SIZE") or 1) > 1 else 0
-    except ValueError:
-        return 0
 
 
 if __name__ == "__main__":

@@ -367,3 +367,15 @@ def test_only_a_peer_gone_is_a_lost_peer():
     assert not peer_lost(RuntimeError("Application timeout caused pair closure"))
     assert not peer_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
     assert not peer_lost(ValueError("Connection reset by peer"))
+
+
+def test_world_size_is_read_one_way_everywhere(monkeypatch):
+    from visionbench._env import torchrun_rank, torchrun_world
+
+    for value, world in (("", 1), ("1", 1), ("4", 4)):
+        monkeypatch.setenv("WORLD_SIZE", value)
+        assert torchrun_world() == world
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ConfigError, match="^WORLD_SIZE='two' is not a number"):
+        torchrun_world()
+    assert torchrun_rank() == 0  # it decides who prints an error: it never raises one

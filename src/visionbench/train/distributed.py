@@ -39,6 +39,7 @@ import torch.distributed as tdist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from visionbench._env import torchrun_world
 from visionbench.errors import ConfigError, VisionbenchError
 
 __all__ = ["Dist", "SINGLE", "setup", "teardown", "check_engine", "peer_lost", "first_line", "CpuSyncBatchNorm",
@@ -49,11 +50,7 @@ T = TypeVar("T")
 
 def world_from_env() -> int:
     """The number of processes torchrun started (1 when not under torchrun)."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        raise ConfigError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number; start the command with "
-                          f"torchrun, or unset WORLD_SIZE") from None
+    return torchrun_world()
 
 
 @dataclass
