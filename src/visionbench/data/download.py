@@ -22,7 +22,7 @@ from urllib.request import Request, urlopen
 from visionbench.data._io import one_line
 from visionbench.data._search import ENV_CACHE, cache_root
 from visionbench.errors import ConfigError, DataError, RunError, suggest
-from visionbench.runs import DirLock, lock_owner, try_lock
+from visionbench.locks import DirLock, holder, lock_owner, try_lock
 
 __all__ = ["Resource", "RESOURCES", "ENV_MIRROR", "download_dataset", "downloadable", "file_digest"]
 
@@ -236,8 +236,7 @@ def _wait_for_holder(folder: Path, said: bool) -> bool:
     try:
         while (pid := lock_owner(folder)) is not None:
             if not said and time.monotonic() - start >= WAIT_NOTICE_SECONDS:
-                who = f"process {pid}" if pid else "another process"
-                log.warning("waiting for %s, which is downloading into %s", who, folder)
+                log.warning("waiting for %s, which is downloading into %s", holder(pid), folder)
                 said = True
             time.sleep(_POLL_SECONDS)
     except KeyboardInterrupt:

@@ -32,10 +32,10 @@ from visionbench.report.build import build_comparison_report
 from visionbench.runs import (
     RETIRED_DIR,
     Run,
-    _holder,
     attempt_rank,
     check_writable,
     find_runs,
+    holder,
     latest_attempt,
     read_run,
     slug,
@@ -340,7 +340,7 @@ RESUMABLE = ("interrupted", "incomplete")
 
 
 def _busy(run: Run) -> RunError:
-    return RunError(f"{run.path}: {_holder(run.locked_by)} is training this run now; let it finish (or stop it), "
+    return RunError(f"{run.path}: {holder(run.locked_by)} is training this run now; let it finish (or stop it), "
                     f"then resume again")
 
 
