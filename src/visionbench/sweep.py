@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from visionbench.errors import ConfigError, suggest
 from visionbench.runs import atomic_write_text, read_run, run_name, slug, write_json
-from visionbench.train.config import BUDGET_OPTIONS, TrainConfig, field_types, load_config_file
+from visionbench.train.config import BUDGET_OPTIONS, OWN_OPTIONS, TrainConfig, field_types, load_config_file
 
 __all__ = ["Param", "SweepConfig", "SweepResult", "load_space", "run_sweep", "tpe_sampler", "write_sweep_files"]
 
@@ -204,7 +204,7 @@ def _signature(cfg: SweepConfig, params: list[Param]) -> dict[str, Any]:
     return json.loads(json.dumps({"model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,
                                   "space": [p.as_dict() for p in params],
                                   "base": {k: v for k, v in sorted(cfg.base.items())
-                                           if k not in ("quiet", "log_to")}}))  # each process's own choices
+                                           if k not in OWN_OPTIONS}}))  # each process's own choices
 
 
 def tpe_sampler(seed: int) -> Any:

@@ -242,6 +242,8 @@ def test_log_to_does_not_make_runs_different_experiments():
     plain = SweepConfig(model="cnn", space="s.yaml", base={"epochs": 2})
     logged = SweepConfig(model="cnn", space="s.yaml", base={"epochs": 2, "log_to": ("tensorboard",)})
     assert _signature(plain, []) == _signature(logged, [])  # a sweep process joining with another --log-to
+    elsewhere = SweepConfig(model="cnn", space="s.yaml", base={"epochs": 2, "data_dir": "/data", "threads": 4})
+    assert _signature(plain, []) == _signature(elsewhere, [])  # ... or from a machine with its data elsewhere
 
 
 def test_a_comparison_joiner_logs_where_it_is_told(tiny_cfg, tmp_path):

@@ -47,6 +47,7 @@ from visionbench.runs import (
 from visionbench.studies._jobs import run_result, run_workers, train_job, worker_context
 from visionbench.studies.main import MODELS as MAIN_JOB_MODELS
 from visionbench.train import TrainConfig, TrainResult
+from visionbench.train.config import OWN_OPTIONS
 
 __all__ = ["CompareConfig", "ComparisonResult", "plan_comparison", "run_comparison", "compare_runs", "train_job",
            "worker_context"]
@@ -188,7 +189,6 @@ def plan_comparison(cc: CompareConfig) -> Path:
 
 #: Training options that are each worker's own choice, not the plan's: a worker joining a comparison (``resume``, or
 #: one of ``--workers N``) hides its progress bars or not, and logs the runs it trains to its own ``--log-to``.
-OWN_OPTIONS = ("quiet", "log_to", "data_dir", "threads")
 
 
 def _read_plan(out_dir: Path, own: dict[str, Any]) -> CompareConfig:

@@ -15,10 +15,14 @@ from visionbench.errors import ConfigError, suggest
 from visionbench.recipe import Optimizer, Recipe, Schedule
 from visionbench.train.trackers import check_log_to
 
-__all__ = ["TrainConfig", "load_config_file", "field_types", "BUDGET_OPTIONS", "RECIPE_FIELDS", "BUDGET_FIELDS"]
+__all__ = ["TrainConfig", "load_config_file", "field_types", "BUDGET_OPTIONS", "OWN_OPTIONS", "RECIPE_FIELDS",
+           "BUDGET_FIELDS"]
 
 #: Recipe fields that plan the budget (see ``train/budget.py``) rather than fill a TrainConfig field one to one.
 BUDGET_FIELDS = ("steps", "min_epochs", "max_epochs", "warmup_steps")
+#: The fields that are each worker's own when several processes share a comparison or a sweep: where the data is,
+#: the cores, the progress bar, the trackers. They change where and how a run is trained, not what is trained.
+OWN_OPTIONS = ("quiet", "log_to", "data_dir", "threads")
 #: The ways a user states a run's length; a configuration names at most one of them.
 BUDGET_OPTIONS = ("epochs", "steps", "time_budget")
 #: Recipe fields that :meth:`TrainConfig.resolve` copies into a config's ``None`` fields.
