@@ -11,7 +11,7 @@ import contextlib
 import difflib
 from collections.abc import Iterable, Iterator
 
-__all__ = ["VisionbenchError", "DataError", "ConfigError", "RunError", "suggest", "met_by_every_rank"]
+__all__ = ["VisionbenchError", "DataError", "ConfigError", "RunError", "suggest", "met_by_every_rank", "first_line"]
 
 
 class VisionbenchError(Exception):
@@ -50,3 +50,10 @@ def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ' (did you mean: a, b?)' for close matches of ``name`` in ``choices``, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
     return f" (did you mean: {', '.join(close)}?)" if close else ""
+
+
+def first_line(why: object, limit: int | None = None) -> str:
+    """The first line of an error (or of any message), at most ``limit`` characters; the type's name when it is
+    empty. For the causes quoted inside a one-line error (a library's multi-line message, a traceback-like text)."""
+    text = str(why).strip()
+    return (text.splitlines()[0] if text else type(why).__name__)[:limit]

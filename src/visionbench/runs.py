@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from visionbench.errors import RunError
+from visionbench.errors import RunError, first_line
 from visionbench.locks import (  # re-exported: the locks are part of what a run directory is
     CLAIMS_DIR,
     LOCK_NAME,
@@ -345,7 +345,7 @@ def _json_object(file: Path, fix: str) -> dict[str, Any]:
     try:
         obj = json.loads(file.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RunError(f"{file}: unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+        raise RunError(f"{file}: unreadable ({first_line(exc)}); "
                        f"{fix}") from None
     if not isinstance(obj, dict):
         raise RunError(f"{file}: holds a JSON {type(obj).__name__}, not an object; {fix}")
@@ -365,7 +365,7 @@ def _history(file: Path) -> list[dict[str, float]]:
                     raise ValueError("a row with more or fewer cells than the header")
                 rows.append({k: float(v) for k, v in row.items() if v != ""})
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
-        raise RunError(f"{file}: line {line}: unreadable ({str(exc).splitlines()[0]}); the run directory is "
+        raise RunError(f"{file}: line {line}: unreadable ({first_line(exc)}); the run directory is "
                        f"damaged") from None
     return rows
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from visionbench.errors import ConfigError, RunError
+from visionbench.errors import ConfigError, RunError, first_line
 from visionbench.models._freeze import apply_freeze
 from visionbench.runs import CHECKPOINT_NAMES, checkpoint_path, read_run
 
@@ -63,8 +63,7 @@ RUN_CHECKPOINTS = tuple(f"checkpoints/{checkpoint_path('.', n).name}" for n in C
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
 def _as_state_dict(obj: Any, where: str) -> dict[str, Tensor]:

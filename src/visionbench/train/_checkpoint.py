@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from visionbench.errors import RunError
+from visionbench.errors import RunError, first_line
 
 __all__ = ["unreadable", "parse_meta", "loading", "flatten", "unflatten"]
 
@@ -18,8 +18,7 @@ _FIX = "delete it to resume from the other checkpoint of the run, or start a new
 
 def unreadable(path: Path, why: object) -> RunError:
     """The one-line error of a checkpoint that cannot be used."""
-    text = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
-    return RunError(f"{path}: cannot load checkpoint ({text[:200]}); {_FIX}")
+    return RunError(f"{path}: cannot load checkpoint ({first_line(why, 200)}); {_FIX}")
 
 
 def parse_meta(text: object, path: Path) -> dict[str, Any]:

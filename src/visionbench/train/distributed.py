@@ -41,6 +41,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from visionbench._env import torchrun_world
 from visionbench.errors import ConfigError, VisionbenchError
+from visionbench.errors import first_line as errors_first_line
 
 __all__ = ["Dist", "SINGLE", "setup", "teardown", "check_engine", "peer_lost", "first_line", "CpuSyncBatchNorm",
            "sync_batchnorm", "to_cpu", "world_from_env"]
@@ -217,9 +218,7 @@ _PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken p
 
 def first_line(exc: BaseException, limit: int = 160) -> str:
     """The first line of an error, without the ``[source/file.cc:123]`` that gloo and NCCL put in front."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    text = re.sub(r"^\[[^\]]*\]\s*", "", text)
-    return text[:limit]
+    return re.sub(r"^\[[^\]]*\]\s*", "", errors_first_line(exc))[:limit]
 
 
 def setup(device: str | None) -> Dist:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from visionbench.errors import ConfigError, RunError, VisionbenchError, suggest
+from visionbench.errors import ConfigError, RunError, VisionbenchError, first_line, suggest
 
 __all__ = ["TRACKERS", "TRACKERS_FILE", "Tracker", "check_log_to", "metric_name", "open_tracker"]
 
@@ -102,10 +102,6 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
 class Tracker:
     """Sends a run to zero or more trackers; this base class sends nothing (no ``--log-to``)."""
 
@@ -131,7 +127,7 @@ class _Trackers(Tracker):
                 call(sink)
             except Exception as exc:  # noqa: BLE001 - a tracker's trouble never ends the training
                 self.sinks.remove(sink)
-                message = (f"--log-to {sink.name}: {doing} failed ({_first_line(exc)}); the run goes on without "
+                message = (f"--log-to {sink.name}: {doing} failed ({first_line(exc, 300)}); the run goes on without "
                            f"{sink.name} (its run directory has every number)")
                 log.warning(message)
                 print(f"warning: {message}", file=sys.stderr)
@@ -406,7 +402,7 @@ def open_tracker(session: Any, run_dir: Path, *, resumed: bool) -> Tracker:
                 raise
             except Exception as exc:  # noqa: BLE001 - an import, a URI, a server: one line, before training
                 where = f" at {_masked(_mlflow_uri(run_dir)[0])}" if name == "mlflow" else ""
-                raise RunError(f"--log-to {name}: cannot open it{where} ({_first_line(exc)}); fix that, then "
+                raise RunError(f"--log-to {name}: cannot open it{where} ({first_line(exc, 300)}); fix that, then "
                                f"resume with: visionbench train --resume {run_dir}") from None
     except BaseException:
         for sink in sinks:
